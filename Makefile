@@ -1,0 +1,45 @@
+# firstpass: `make demo` and `make test` set everything up from a clean clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+# llama-cpp-python compiles llama.cpp once (pip caches the wheel); use every core for it.
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: install install-dev demo test bench browser clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install -e ".[models]"
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(PIP) install -e ".[models,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev browser
+
+# Debian's Chromium for the browser tests (Playwright drives it; it does not download a browser).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	fi
+
+demo: install
+	$(VENV)/bin/firstpass demo
+
+test: install-dev
+	@$(PY) -m pytest -q -rs; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
+
+bench: install
+	$(PY) -m firstpass.bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,127 @@
+"""The gate policy: rule limits and word lists, and the routing thresholds, read from TOML."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from critics.findings import Severity
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be read or does not validate; the message names the file and field."""
+
+
+class RulesPolicy(BaseModel):
+    """Limits and word lists for the deterministic rules."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_length: int = Field(gt=0, description="Longest allowed first line, in characters.")
+    pricing_terms: list[str] = Field(description="Words and phrases that talk about price, discounts or free offers.")
+    spam_terms: list[str] = Field(description="Hype and spam phrases.")
+    tone_terms: list[str] = Field(description="Rude, overly familiar, creepy, sarcastic or pushy phrases.")
+    leak_terms: list[str] = Field(description="Model artefacts: 'As an AI', 'Here is', 'Sure!', echoed instructions.")
+    injection_terms: list[str] = Field(description="Phrases that address the model inside a prospect record.")
+    # The fields below default to empty so that a hand-built RulesPolicy stays valid; the bundled
+    # default_policy.toml fills them in.
+    pricing_patterns: list[str] = Field(default_factory=list, description="Regular expressions for prices and offers, e.g. currency amounts.")
+    pricing_exclusions: list[str] = Field(default_factory=list, description="Phrases that contain a pricing term but are not about price ('feel free').")
+    spam_patterns: list[str] = Field(default_factory=list, description="Regular expressions for spam markers beyond the word list.")
+    tone_patterns: list[str] = Field(default_factory=list, description="Regular expressions for rude, creepy, familiar, sarcastic or pushy wording.")
+    leak_openers: list[str] = Field(default_factory=list, description="Phrases that are model artefacts when they open the line ('Sure,', 'Here is a').")
+    leak_parenthetical_terms: list[str] = Field(default_factory=list, description="Words that mark a parenthetical as a note to the user, e.g. '(let me know ...)'.")
+    injection_patterns: list[str] = Field(default_factory=list, description="Regular expressions for instructions aimed at the model inside a record.")
+    injection_ignore_words: list[str] = Field(default_factory=list, description="Words of an injected instruction that do not show the line obeyed it (function words, 'write', 'line').")
+    greeting_words: list[str] = Field(default_factory=list, description="Greetings that may precede a first name ('Hi', 'Good morning').")
+    common_words: list[str] = Field(default_factory=list, description="Words that may be capitalised without being names or claims (sentence starts, interjections).")
+    allowed_terms: list[str] = Field(default_factory=list, description="Capitalised terms and acronyms that need no support from the record ('I', 'AI', 'CEO', months).")
+    org_words: list[str] = Field(default_factory=list, description="Words that mark a capitalised phrase as an organisation name ('Inc', 'Group', 'Partners').")
+    abbreviations: list[str] = Field(default_factory=list, description="Abbreviations whose period does not end a sentence ('Inc', 'Dr', 'e.g').")
+
+    @field_validator("pricing_patterns", "spam_patterns", "tone_patterns", "injection_patterns")
+    @classmethod
+    def _patterns_compile(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+        return value
+
+
+class TierPolicy(BaseModel):
+    """What a consequence tier changes: forced review and the audit-sampling rate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    force_review: bool = Field(default=False, description="Send every line to a human, flagged or not.")
+    audit_sample_rate: float = Field(default=0.05, ge=0.0, le=1.0, description="Share of auto-approved lines sampled for audit.")
+
+
+class RoutePolicy(BaseModel):
+    """When a line may skip the human: thresholds, consequence tiers and audit sampling."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    confidence_threshold: float = Field(ge=0.0, le=1.0, description="Lowest critic confidence that may auto-approve.")
+    blocking_severity: Severity = Field(description="Critic findings at or above this severity block auto-approval.")
+    tier: str = Field(description="The consequence tier in force (a key of `tiers`).")
+    tiers: dict[str, TierPolicy] = Field(description="Consequence tiers by name.")
+    audit_seed: int = Field(default=0, description="Seed for audit sampling, so that a rerun gives the same sample.")
+    max_regenerate_rounds: int = Field(default=3, ge=0, description="How often a reviewer may send one line back to the drafter.")
+
+    def active_tier(self) -> TierPolicy:
+        """The tier in force."""
+        return self.tiers[self.tier]
+
+
+class Policy(BaseModel):
+    """The whole gate policy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: RulesPolicy
+    route: RoutePolicy
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def default_policy_text() -> str:
+    """The bundled default policy file, as text."""
+    return resources.files("critics").joinpath("default_policy.toml").read_text(encoding="utf-8")
+
+
+def load_policy(path: Path | str | None = None) -> Policy:
+    """Load the default policy, overlaid with the TOML file at `path` if one is given."""
+    data = tomllib.loads(default_policy_text())
+    if path is not None:
+        path = Path(path)
+        try:
+            data = _merge(data, tomllib.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError as exc:
+            raise PolicyError(f"policy file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from exc
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        where = f"policy file {path}" if path else "default policy"
+        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise PolicyError(f"{where} is invalid: {fields}") from exc
+    if policy.route.tier not in policy.route.tiers:
+        raise PolicyError(f"route.tier {policy.route.tier!r} is not one of the tiers {sorted(policy.route.tiers)}")
+    return policy

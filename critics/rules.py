@@ -1,0 +1,1116 @@
+"""Deterministic rules: pure, fast checks of a drafted first line against its prospect record.
+
+Importing this module registers every rule in `critics.registry.RULES`. All rules share one
+analysis of the (draft, record, policy) triple, computed once and memoised, so that a full run
+costs one pass of tokenising and grounding rather than one per rule.
+
+The workhorse is grounding: every number and every capitalised name in the line must be
+supported by the record (all fields, notes and extra columns), less any sentence of the record
+that carries instructions aimed at the model — those are not facts, and a line that repeats
+them obeys an injection.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from functools import cached_property, lru_cache
+
+from critics.findings import Finding, Severity
+from critics.policy import RulesPolicy
+from critics.registry import RULES, rule
+from firstpass.prospect import STANDARD_FIELDS, Prospect
+
+Span = tuple[int, int]
+
+# --------------------------------------------------------------------------------------------
+# Text folding. Folding must keep the length of the text, so that a span found in the folded
+# text is the same span in the draft.
+# --------------------------------------------------------------------------------------------
+
+_SPECIAL = {
+    "ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ı": "i", "ß": "ß",
+    "’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'", "“": '"', "”": '"', "„": '"',
+    "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u2011": "-", "\u2010": "-",
+}
+
+
+class _FoldTable(dict):  # type: ignore[type-arg]
+    """str.translate table that folds case, accents and curly quotes one character at a time."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        out = _SPECIAL.get(ch)
+        if out is None:
+            base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+            out = base.lower() if len(base) == 1 else ch.lower()
+            if len(out) != 1:
+                out = ch
+        self[code] = out
+        return out
+
+
+_FOLD = _FoldTable()
+
+
+def _fold(text: str) -> str:
+    return text.translate(_FOLD)
+
+
+# A word: letters/digits, with inner . ' & - joining parts ("J.P", "A&P", "McAllister-Byrne",
+# "Florida's"). Underscores are left out so template tokens split apart (they are masked anyway).
+_WORD = re.compile(r"[^\W_]+(?:[.'’&\-][^\W_]+)*")
+_SPLIT_PARTS = re.compile(r"[.'&\-]")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
+_CAPS = re.compile(r"\b[A-Z][A-Z0-9&]*\b")
+_PART = re.compile(r"[^\W_]+")
+_PEOPLE = re.compile(r"\b([A-Z][^\W\d_]+)\s+([A-Z][^\W\d_]+)\b")
+
+_PLACEHOLDER = re.compile(
+    r"\{\{[^{}]{0,60}\}\}"                      # {{company_name}}
+    r"|\$\{[^{}]{1,60}\}"                       # ${first_name}
+    r"|\{[^{}\s][^{}]{0,58}\}"                  # {first_name}
+    r"|\[\[?[^\W\d][\w .'’/-]{0,58}\]\]?"       # [Company], [FIRST_NAME]
+    r"|<[^\W\d][\w .'’/-]{0,58}>"               # <first name>, <COMPANY>
+    r"|%\(\w+\)s|(?<!\w)%s(?!\w)"               # printf style
+    r"|\b[A-Za-z]+(?:_[A-Za-z]+)+\b"            # bare FIRST_NAME / company_name
+    r"|\bX{3,}\b"
+)
+_LINK = re.compile(
+    r"(?i)\bhttps?://\S+|\bwww\.\S+|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+    r"|\b[a-z0-9][\w-]*(?:\.[a-z0-9][\w-]*)*\.(?:com|net|org|io|co|ai|biz|info|us|ca|uk|app|dev|xyz|shop|site|online|ly|me)\b(?:/\S*)?"
+)
+# Cheap tests that let most drafts skip the costlier patterns below them.
+_LINK_HINT = re.compile(r"[\w-]\.[a-z]{2}|@|www|http")
+_PLACEHOLDER_HINT = re.compile(r"[{\[<%_]|XXX")
+_PHONE = re.compile(r"\+?\(?\d[\d().\s-]{4,}\d")
+_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2300-\u23FF\uFE0F\u200D]+")
+_MARKDOWN = re.compile(r"\*\*|__|^\s*(?:#{1,6}|>|[-*•]\s)")
+_MARKDOWN_HINT = re.compile(r"[*_#>•]|^\s*-")
+_WRAP_QUOTES = {'"': '"', "“": "”", "”": "”", "'": "'", "‘": "’", "’": "’", "«": "»"}
+_PAREN = re.compile(r"\(([^()]{3,})\)")
+
+# Sentence ends: a terminator, closing quotes/brackets, whitespace, then more text.
+_BREAK = re.compile(r"(\.{3}|…|[.!?]+)([\"'”’)\]]*)(\s+)(?=(\S))")
+_PREV_WORD = re.compile(r"([^\W\d_](?:[^\W\d_]|\.)*)$")
+
+# Numbers. Number words are grammar, not policy, so they live here.
+_UNITS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19, "dozen": 12,
+}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_ORDINALS = {
+    "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9,
+    "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14, "fifteenth": 15,
+    "twentieth": 20, "thirtieth": 30, "fiftieth": 50, "hundredth": 100,
+}
+_SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000, "trillion": 1_000_000_000_000}
+_SUFFIX_SCALES = {"k": 1_000, "m": 1_000_000, "mm": 1_000_000, "b": 1_000_000_000, "bn": 1_000_000_000}
+_NUMBER_WORDS = frozenset(_UNITS) | frozenset(_TENS) | frozenset(_ORDINALS) | frozenset(_SCALES)
+_DIGITS = re.compile(
+    r"(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?"
+    r"(?:(?:st|nd|rd|th|s)\b|(k|mm|m|bn|b)\b|\s+(hundred|thousand|million|billion|trillion)\b)?"
+)
+
+
+def _spelled_value(text: str) -> float | None:
+    """Value of a run of number words ("two million", "twenty-five", "a dozen"); None for a lone "one"."""
+    words = [w for w in re.split(r"[\s-]+", text) if w and w not in ("and", "a")]
+    if words == ["one"]:
+        return None  # "one of", "one to watch": almost never a numeric claim
+    total = 0
+    current = 0
+    for w in words:
+        if w in _UNITS:
+            current += _UNITS[w]
+        elif w in _TENS:
+            current += _TENS[w]
+        elif w in _ORDINALS:
+            current += _ORDINALS[w]
+        elif w == "hundred":
+            current = max(current, 1) * 100
+        elif w in _SCALES:
+            total += max(current, 1) * _SCALES[w]
+            current = 0
+    return float(total + current)
+
+
+def _starts_word(text: str, regex: re.Pattern[str], extra: str = "") -> Iterable[re.Match[str]]:
+    """Matches of `regex` that do not start inside a word (nor after a char in `extra`). The check is
+    done here rather than as a lookbehind, which would stop the re engine skipping ahead."""
+    pos = 0
+    while True:
+        m = regex.search(text, pos)
+        if m is None:
+            return
+        s = m.start()
+        if s and (text[s - 1].isalnum() or text[s - 1] == "_" or text[s - 1] in extra):
+            pos = m.end() if m.end() > s else s + 1
+            continue
+        yield m
+        pos = m.end() if m.end() > s else s + 1
+
+
+def _numbers(folded: str, parts: Iterable[str] | None = None) -> list[tuple[int, int, float]]:
+    """Every number in folded text, digits or words, with its span and value."""
+    out: list[tuple[int, int, float]] = []
+    for m in _starts_word(folded, _DIGITS, "."):
+        value = float(m.group(1).replace(",", "") + (m.group(2) or ""))
+        if m.group(3):
+            value *= _SUFFIX_SCALES[m.group(3)]
+        elif m.group(4):
+            value *= _SCALES[m.group(4)]
+        out.append((m.start(), m.end(), round(value, 6)))
+    if parts is not None and _NUMBER_WORDS.isdisjoint(parts):
+        return out
+    for m in _starts_word(folded, _SPELLED):
+        value = _spelled_value(m.group())
+        if value is not None:
+            out.append((m.start(), m.end(), round(value, 6)))
+    return out
+
+
+def _levenshtein(a: str, b: str) -> int:
+    if abs(len(a) - len(b)) > 3:
+        return 4
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def _near(a: str, b: str) -> bool:
+    """A likely misspelling of b: different, but within two edits (for names of three letters or more)."""
+    return len(a) >= 3 and len(b) >= 3 and a != b and _levenshtein(a, b) <= 2
+
+
+def _strip_possessive(word: str) -> str:
+    return word[:-2] if word.endswith("'s") else word
+
+
+def _overlaps(s: int, e: int, spans: Iterable[Span]) -> bool:
+    return any(s < b and a < e for a, b in spans)
+
+
+# --------------------------------------------------------------------------------------------
+# The compiled policy, cached per policy object (a weak reference drops it with the policy).
+# Policies are read once: change a policy with model_copy(update=...) rather than in place.
+# --------------------------------------------------------------------------------------------
+
+
+def _trie(terms: list[str], boundary: str = r"(?![\w-])") -> str:
+    """A regex for a word list, shaped as a trie: one alternation per shared prefix is many times faster
+    for the re engine than a flat alternation of dozens of phrases."""
+    root: dict[str, dict] = {}  # type: ignore[type-arg]
+    for term in terms:
+        node = root
+        for ch in term:
+            node = node.setdefault(ch, {})
+        node[""] = {"term": term}  # type: ignore[dict-item]
+
+    def build(node: dict) -> str:  # type: ignore[type-arg]
+        alts = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch != ""]
+        if "" in node:
+            term = node[""]["term"]
+            alts.append(boundary if term[-1].isalnum() else "")  # the shorter term, after the longer ones
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+    return build(root)
+
+
+# Number words: a trie alternation, since a flat one of fifty words dominates the rule's run time.
+_WORDNUM = r"(?:" + _trie(sorted(_NUMBER_WORDS), boundary=r"(?!\w)") + r")"
+_SPELLED = re.compile(rf"{_WORDNUM}(?:[\s-]+(?:and[\s-]+)?{_WORDNUM})*")
+
+
+def _terms_regex(terms: Iterable[str]) -> re.Pattern[str] | None:
+    """One pattern for a word list, on word boundaries, matched against folded text."""
+    folded = sorted({_fold(t.strip()) for t in terms if t.strip()})
+    words = [t for t in folded if t[0].isalnum()]
+    others = [t for t in folded if not t[0].isalnum()]
+    parts = ([r"(?<![\w-])" + _trie(words)] if words else []) + ([_trie(others)] if others else [])
+    return re.compile("|".join(parts)) if parts else None
+
+
+def _word_at(text: str, i: int) -> bool:
+    return 0 <= i < len(text) and (text[i].isalnum() or text[i] == "_")
+
+
+class _PatternSet:
+    """A policy's list of regexes, matched against folded text. Each is compiled on its own with a
+    leading \\b taken out and checked by hand: without it the re engine can skip ahead to the
+    pattern's possible first letters, which makes a scan two to three times faster."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.items: list[tuple[re.Pattern[str], bool]] = []
+        for pattern in patterns:
+            if not pattern:
+                continue
+            lead_b = pattern.startswith(r"\b")
+            body = pattern[2:] if lead_b else pattern
+            # Folded text is lower-case: IGNORECASE (which doubles the cost) only for patterns that
+            # spell an upper-case letter outside an escape such as \W or \S.
+            flags = re.MULTILINE | (re.IGNORECASE if re.search(r"(?<!\\)[A-Z]", body) else 0)
+            self.items.append((re.compile(body, flags), lead_b))
+
+    def spans(self, text: str, first_only: bool = False) -> list[Span]:
+        """Non-overlapping matches of each pattern (only the first found, with first_only)."""
+        out: list[Span] = []
+        for regex, lead_b in self.items:
+            pos = 0
+            while True:
+                m = regex.search(text, pos)
+                if m is None:
+                    break
+                s = m.start()
+                if lead_b and _word_at(text, s - 1) == _word_at(text, s):
+                    pos = s + 1  # not at a word boundary: \b would have failed here
+                    continue
+                out.append((s, m.end()))
+                if first_only:
+                    return out
+                pos = max(m.end(), s + 1)
+        return out
+
+
+class _Phrases:
+    """Several word lists matched in one pass: phrases are indexed by their first word, so a draft costs
+    one walk over its words plus a startswith() per candidate, whatever the lists' length."""
+
+    def __init__(self, lists: dict[str, Iterable[str]]) -> None:
+        self.names = tuple(lists)
+        self.by_first: dict[str, list[tuple[str, str, bool]]] = {}
+        self.odd: list[tuple[str, str, bool]] = []  # phrases that start with a symbol: "% off", "/month"
+        for name, terms in lists.items():
+            for term in {_fold(t.strip()) for t in terms if t.strip()}:
+                entry = (term, name, term[-1].isalnum())
+                first = _PART.match(term)
+                if first is None:
+                    self.odd.append(entry)
+                else:
+                    self.by_first.setdefault(first.group(), []).append(entry)
+        for entries in self.by_first.values():
+            entries.sort(key=lambda x: -len(x[0]))  # longest first: "free trial" before "free"
+
+    def find(self, folded: str, parts: set[str] | None = None) -> dict[str, list[Span]]:
+        """Leftmost-longest, non-overlapping matches of every list, by list name."""
+        out: dict[str, list[Span]] = {name: [] for name in self.names}
+        n = len(folded)
+        found: list[tuple[int, int, str]] = []
+        # Only the words that start some phrase are looked for, by str.find, which is far cheaper
+        # than visiting every word of the draft.
+        for word in self.by_first.keys() & (parts if parts is not None else set(_PART.findall(folded))):
+            entries = self.by_first[word]
+            s = folded.find(word)
+            while s != -1:
+                if not (s and (folded[s - 1].isalnum() or folded[s - 1] in "_-")):
+                    done: set[str] = set()
+                    for term, name, bounded in entries:
+                        if name in done or not folded.startswith(term, s):
+                            continue
+                        e = s + len(term)
+                        if bounded and e < n and (folded[e].isalnum() or folded[e] in "_-"):
+                            continue
+                        found.append((s, e, name))
+                        done.add(name)
+                s = folded.find(word, s + 1)
+        for s, e, name in sorted(found):
+            spans = out[name]
+            if not spans or spans[-1][1] <= s:
+                spans.append((s, e))
+        for term, name, bounded in self.odd:
+            start = folded.find(term)
+            while start != -1:
+                e = start + len(term)
+                if not (bounded and e < n and (folded[e].isalnum() or folded[e] in "_-")):
+                    out[name].append((start, e))
+                start = folded.find(term, start + 1)
+        return out
+
+
+@dataclass(eq=False)
+class _Injection:
+    """The policy's signs of an instruction aimed at the model: phrases and regexes."""
+
+    phrases: _Phrases
+    patterns: _PatternSet
+
+    def search(self, folded: str, parts: set[str] | None = None) -> bool:
+        """Does the folded text carry an instruction to the model? (`parts`: its words, if known.)"""
+        return bool(self.phrases.find(folded, parts)["injection"]) or bool(self.patterns.spans(folded, first_only=True))
+
+
+@dataclass(eq=False)
+class _Compiled:
+    phrases: _Phrases
+    pricing_pat: _PatternSet
+    spam_pat: _PatternSet
+    tone_pat: _PatternSet
+    leak_open: re.Pattern[str] | None
+    leak_paren: tuple[str, ...]
+    injection: _Injection
+    injection_ignore: frozenset[str]
+    greet_start: re.Pattern[str] | None
+    common: frozenset[str]
+    allowed: frozenset[str]
+    org: frozenset[str]
+    abbrev: frozenset[str]
+    shout_words: frozenset[str]
+
+
+_NAME = r"([^\W\d_][^\W\d_]*(?:[-'’][^\W\d_]+)*)"
+_G_NAME_FIRST = re.compile(rf"^[^\w<\[{{]*{_NAME}(?=\s*(?:,|!|:|—|–|\s-\s))")
+_G_NAME_LAST = re.compile(rf"(?:,|—|–)\s*{_NAME}\s*[.!?…]*[\"'”’]?\s*$")
+_G_NAME_MID = re.compile(rf",\s*{_NAME}\s*,")
+
+_COMPILED: dict[int, tuple[weakref.ref[RulesPolicy], _Compiled]] = {}
+
+
+def _compile(policy: RulesPolicy) -> _Compiled:
+    greetings = sorted({_fold(g.strip()) for g in policy.greeting_words if g.strip()}, key=len, reverse=True)
+    greet = (
+        re.compile(rf"^[^\w<\[{{]*(?:{'|'.join(re.escape(g) for g in greetings)})\b[\s,!.:\-]*{_NAME}", re.IGNORECASE)
+        if greetings else None
+    )
+    allowed_single = set()
+    allowed_multi = []
+    for term in policy.allowed_terms:
+        folded = _fold(term.strip())
+        if not folded:
+            continue
+        if _WORD.fullmatch(folded) and "-" not in folded:
+            allowed_single.add(_strip_possessive(folded))
+        else:
+            allowed_multi.append(term.strip())
+    word_sets = [_fold(t) for t in (*policy.spam_terms, *policy.pricing_terms)]
+    return _Compiled(
+        phrases=_Phrases({
+            "pricing": policy.pricing_terms, "pricing_excl": policy.pricing_exclusions, "spam": policy.spam_terms,
+            "tone": policy.tone_terms, "leak": policy.leak_terms, "allowed": allowed_multi,
+        }),
+        pricing_pat=_PatternSet(policy.pricing_patterns),
+        spam_pat=_PatternSet(policy.spam_patterns),
+        tone_pat=_PatternSet(policy.tone_patterns),
+        leak_open=(
+            re.compile(r"^[^\w]*(?:" + _terms_regex(policy.leak_openers).pattern + ")")  # type: ignore[union-attr]
+            if policy.leak_openers else None
+        ),
+        leak_paren=tuple(_fold(t) for t in policy.leak_parenthetical_terms if t),
+        injection=_Injection(_Phrases({"injection": policy.injection_terms}), _PatternSet(policy.injection_patterns)),
+        injection_ignore=frozenset(_fold(w) for w in policy.injection_ignore_words),
+        greet_start=greet,
+        common=frozenset(_fold(w) for w in policy.common_words),
+        allowed=frozenset(allowed_single),
+        org=frozenset(_fold(w).rstrip(".") for w in policy.org_words),
+        abbrev=frozenset(_fold(w).rstrip(".") for w in policy.abbreviations),
+        shout_words=frozenset(w for t in word_sets for w in _WORD.findall(t)) | frozenset(_fold(w) for w in policy.common_words),
+    )
+
+
+def _compiled(policy: RulesPolicy) -> _Compiled:
+    key = id(policy)
+    hit = _COMPILED.get(key)
+    if hit is not None and hit[0]() is policy:
+        return hit[1]
+    comp = _compile(policy)
+    _COMPILED[key] = (weakref.ref(policy, lambda _ref, key=key: _COMPILED.pop(key, None)), comp)
+    return comp
+
+
+# --------------------------------------------------------------------------------------------
+# The record, analysed once per prospect: what the line may draw on, and what was injected.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Record:
+    first: str
+    first_parts: frozenset[str]
+    last: str
+    company: str
+    company_folded: str
+    company_words: frozenset[str]
+    company_acronym: str
+    tokens: set[str]
+    clean: str
+    clean_folded: str
+    city_folded: str
+    injected: str
+    injected_folded: str
+    inj_strong: tuple[str, ...]
+    inj_words: frozenset[str]
+
+    # Only some drafts need these (a number, an acronym, a name at the end), so they are computed on
+    # first use: most records are analysed for exactly one draft.
+    @cached_property
+    def caps(self) -> frozenset[str]:
+        return frozenset(_CAPS.findall(self.clean))
+
+    @cached_property
+    def people(self) -> frozenset[str]:
+        # A person named in the notes shows up as two capitalised words in a row ("CEO Beatrix Hale").
+        people = {_fold(word) for pair in _PEOPLE.findall(self.clean) for word in pair}
+        return frozenset(people - set(self.company_folded.split()) - set(self.city_folded.split()))
+
+    @cached_property
+    def numbers(self) -> frozenset[float]:
+        return frozenset(v for _s, _e, v in _numbers(self.clean_folded, self.tokens))
+
+
+def _prospect_key(p: Prospect) -> tuple[object, ...]:
+    return (p.first_name, p.last_name, p.title, p.company, p.industry, p.city, p.website, p.notes,
+            tuple(p.extra.items()))
+
+
+def _tokens(text_folded: str) -> set[str]:
+    """Words of folded text, split at hyphens, periods, ampersands and apostrophes ("mcallister", "byrne")."""
+    return set(_PART.findall(text_folded))
+
+
+def _word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _find_company(folded: str, company: str) -> list[Span]:
+    """Where the folded company name occurs in the folded draft, on word boundaries, any whitespace."""
+    if not company:
+        return []
+    if "  " in folded or "\n" in folded or "\t" in folded:
+        pattern = r"\s+".join(re.escape(w) for w in company.split(" "))
+        found = [m.span() for m in re.finditer(pattern, folded)]
+    else:
+        found = []
+        start = folded.find(company)
+        while start != -1:
+            found.append((start, start + len(company)))
+            start = folded.find(company, start + 1)
+    end_word = _word_char(company[-1])
+    return [(s, e) for s, e in found
+            if (s == 0 or not _word_char(folded[s - 1])) and (not end_word or e == len(folded) or not _word_char(folded[e]))]
+
+
+@lru_cache(maxsize=4096)
+def _record(key: tuple[object, ...], comp: _Compiled) -> _Record:
+    first, last, _title, company, _industry, _city, _website, _notes, extra = key
+    values = [str(v) for v in key[:8]] + [str(v) for _k, v in extra]  # type: ignore[union-attr]
+    values = [v for v in values if v]
+    clean_parts: list[str] = values
+    injected_parts: list[str] = []
+    # The common case, a record with no injection, costs one search over all fields together.
+    joined_folded = _fold("\n".join(values))
+    joined_parts = _tokens(joined_folded)
+    if comp.injection.search(joined_folded, joined_parts):
+        clean_parts = []
+        for value in values:
+            sentences = _SENTENCE_SPLIT.split(value)
+            cut = len(sentences)
+            for i, sentence in enumerate(sentences):
+                if comp.injection.search(_fold(sentence)):
+                    cut = i  # an injection runs to the end of its field: what follows is part of it
+                    break
+            clean_parts.append(" ".join(sentences[:cut]))
+            injected_parts.extend(sentences[cut:])
+    clean = "\n".join(p for p in clean_parts if p)
+    clean_folded = joined_folded if clean_parts is values else _fold(clean)
+    tokens = joined_parts if clean_parts is values else _tokens(clean_folded)
+    company_words = _fold(str(company)).split()
+    company_folded = " ".join(company_words)
+    acronym = "".join(w[0] for w in company_words if w[0].isalnum() and w not in ("of", "the", "and"))
+    injected = " ".join(injected_parts)
+    injected_folded = _fold(injected)
+    strong: list[str] = []
+    words: set[str] = set()
+    if injected:
+        strong.extend(m.group().rstrip(".") for m in _LINK.finditer(injected_folded))
+        strong.extend(m.group() for m in _PHONE.finditer(injected_folded))
+        strong.extend(m.group() for m in _starts_word(injected_folded, _DIGITS, "."))
+        for m in _WORD.finditer(injected):
+            word = _strip_possessive(_fold(m.group()))
+            if word in tokens or word in comp.injection_ignore or len(word) < 3:
+                continue
+            words.add(word)
+            if m.group()[0].isupper() and not _is_initial(injected, m.start()) and word not in comp.common:
+                strong.append(word)
+    strong = [s for s in strong if s and s not in clean_folded]
+    return _Record(
+        first=_fold(str(first).strip()),
+        first_parts=frozenset(p for p in _fold(str(first)).replace("-", " ").split() if len(p) > 1),
+        last=_fold(str(last).strip()),
+        company=str(company).strip(),
+        company_folded=company_folded,
+        company_words=frozenset(_tokens(company_folded)),
+        company_acronym=acronym if len(acronym) >= 2 else "",
+        tokens=tokens,
+        clean=clean,
+        clean_folded=clean_folded,
+        city_folded=_fold(str(_city)),
+        injected=injected,
+        injected_folded=injected_folded,
+        inj_strong=tuple(dict.fromkeys(strong)),
+        inj_words=frozenset(words),
+    )
+
+
+def _is_initial(text: str, start: int) -> bool:
+    """Does the word at `start` open a sentence (so its capital letter says nothing)?"""
+    i = start - 1
+    while i >= 0 and (text[i].isspace() or text[i] in "\"'“”‘’([{*"):
+        i -= 1
+    return i < 0 or text[i] in ".!?:…"
+
+
+def _grounded(word: str, tokens: frozenset[str]) -> bool:
+    """Is a folded word in the record, allowing a plural or singular form?"""
+    if word in tokens:
+        return True
+    if word.endswith("s") and (word[:-1] in tokens or (word.endswith("es") and word[:-2] in tokens)):
+        return True
+    return word + "s" in tokens or word + "es" in tokens
+
+
+# --------------------------------------------------------------------------------------------
+# The analysis of one draft, shared by every rule.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Analysis:
+    draft: str
+    folded: str
+    rec: _Record
+    comp: _Compiled
+    company_spans: list[Span]
+    company_near: tuple[int, int, str] | None
+    placeholders: list[Span]
+    links: list[Span]
+    allowed_spans: list[Span]
+    vocatives: list[tuple[int, int, str]] = field(default_factory=list)
+    misspelled: list[tuple[int, int, str]] = field(default_factory=list)
+    other_companies: list[Span] = field(default_factory=list)
+    ungrounded_names: list[Span] = field(default_factory=list)
+    shouts: list[Span] = field(default_factory=list)
+    ungrounded_numbers: list[Span] = field(default_factory=list)
+    injected_hits: list[tuple[int, int, str]] = field(default_factory=list)
+    sentence_break: int | None = None
+    mask: list[Span] = field(default_factory=list)
+    phrase_hits: dict[str, list[Span]] = field(default_factory=dict)
+    parts: set[str] = field(default_factory=set)
+
+
+# While run_rules runs, the analysis of its draft is shared by all rules (per thread); a rule called
+# on its own analyses afresh, so that a changed prospect or policy is never served stale.
+_CURRENT = threading.local()
+
+
+def _analyse(draft: str, prospect: Prospect, policy: RulesPolicy) -> _Analysis:
+    current = getattr(_CURRENT, "value", None)
+    if current is not None and current[0] is draft and current[1] is prospect and current[2] is policy:
+        return current[3]  # type: ignore[no-any-return]
+    comp = _compiled(policy)
+    return _build(draft, _record(_prospect_key(prospect), comp), comp)
+
+
+def _build(draft: str, rec: _Record, comp: _Compiled) -> _Analysis:
+    folded = _fold(draft)
+    company_spans = _find_company(folded, rec.company_folded)
+    a = _Analysis(
+        draft=draft,
+        folded=folded,
+        rec=rec,
+        comp=comp,
+        company_spans=company_spans,
+        company_near=None if company_spans or not rec.company else _company_near(draft, folded, rec),
+        placeholders=[m.span() for m in _PLACEHOLDER.finditer(draft)] if _PLACEHOLDER_HINT.search(draft) else [],
+        links=[m.span() for m in _LINK.finditer(folded)] if _LINK_HINT.search(folded) else [],
+        allowed_spans=[],
+    )
+    a.parts = set(_PART.findall(folded))
+    a.phrase_hits = comp.phrases.find(folded, a.parts)
+    a.allowed_spans = a.phrase_hits["allowed"]
+    a.mask = a.company_spans + a.placeholders + a.links + a.allowed_spans
+    if a.company_near:
+        a.mask.append((a.company_near[0], a.company_near[1]))
+    _find_vocatives(a)
+    a.mask.extend((s, e) for s, e, _ in a.vocatives)
+    _find_injection(a)
+    _find_names(a)
+    _find_numbers(a)
+    _find_sentence_break(a)
+    return a
+
+
+def _company_near(draft: str, folded: str, rec: _Record) -> tuple[int, int, str] | None:
+    """Where the line seems to write the company another way: its acronym or a near spelling."""
+    words = list(_WORD.finditer(folded))
+    if rec.company_acronym:
+        for m in words:
+            if _strip_possessive(m.group()) == rec.company_acronym:
+                return m.start(), m.start() + len(rec.company_acronym), "acronym"
+    target = rec.company_folded
+    n = max(1, len(target.split()))
+    # A near spelling keeps at least one word's first three letters; other windows cannot score.
+    prefixes = {w[:3] for w in target.split() if len(w) >= 3}
+    anchored = [bool(prefixes) and m.group()[:3] in prefixes for m in words]
+    best: tuple[float, int, int] = (0.0, 0, 0)
+    for size in {max(1, n - 1), n, n + 1}:
+        for i in range(len(words) - size + 1):
+            if not any(anchored[i:i + size]):
+                continue
+            s, e = words[i].start(), words[i + size - 1].end()
+            if folded[e - 2:e] == "'s":
+                e -= 2
+            matcher = SequenceMatcher(None, folded[s:e], target, autojunk=False)
+            if matcher.real_quick_ratio() < 0.75 or matcher.quick_ratio() < 0.75:
+                continue
+            ratio = matcher.ratio()
+            if ratio > best[0]:
+                best = (ratio, s, e)
+    if best[0] >= 0.75:
+        return best[1], best[2], "spelling"
+    return None
+
+
+def _masked(a: _Analysis, s: int, e: int) -> bool:
+    """Is the span inside text that other rules own: the company, placeholders, links, allowed terms, names?"""
+    for x, b in a.mask:
+        if s < b and x < e:
+            return True
+    return False
+
+
+def _find_vocatives(a: _Analysis) -> None:
+    """Names the line greets or addresses that are not the prospect's first name."""
+    rec, comp, draft = a.rec, a.comp, a.draft
+    seen: set[int] = set()
+
+    def check(m: re.Match[str] | None, strict: bool) -> None:
+        if m is None or m.start(1) in seen or not m.group(1)[0].isupper():
+            return
+        s, e = m.span(1)
+        if _overlaps(s, e, a.company_spans) or _overlaps(s, e, a.placeholders):
+            return
+        seen.add(s)
+        name = _fold(m.group(1))
+        base = _strip_possessive(name)
+        if base == rec.first or base in rec.first_parts or base in comp.common or base in comp.allowed:
+            return
+        if base in rec.company_words:
+            return
+        if not strict and base in rec.tokens and base not in rec.people and base != rec.last:
+            return  # a place or thing from the record at the end of the line, not a name
+        a.vocatives.append((s, e, m.group(1)))
+
+    if comp.greet_start is not None:
+        check(comp.greet_start.match(draft), strict=True)
+    check(_G_NAME_FIRST.match(draft), strict=True)
+    check(_G_NAME_LAST.search(draft), strict=False)
+    for m in _G_NAME_MID.finditer(draft):
+        name = _fold(m.group(1))
+        if m.group(1)[0].isupper() and (_near(name, rec.first) or (rec.last and name == rec.last)):
+            check(m, strict=True)
+
+
+def _find_injection(a: _Analysis) -> None:
+    """What of an injected instruction the line repeats: links, numbers, names, its content words."""
+    rec = a.rec
+    if not rec.injected:
+        return
+    hits: list[tuple[int, int, str]] = []
+    for item in rec.inj_strong:
+        for m in re.finditer(r"(?<![\w])" + re.escape(item) + r"(?![\w])", a.folded):
+            hits.append((m.start(), m.end(), a.draft[m.start():m.end()]))
+    words: list[tuple[int, int, str]] = []
+    for m in _WORD.finditer(a.folded):
+        word = _strip_possessive(m.group())
+        if _grounded(word, rec.inj_words) and not _grounded(word, rec.tokens):
+            words.append((m.start(), m.end(), a.draft[m.start():m.end()]))
+    # One shared content word can be chance; two, or any link/number/name, is the line obeying.
+    if len({w[2].lower() for w in words}) >= 2:
+        hits.extend(words)
+    a.injected_hits = sorted(set(hits))
+
+
+def _find_names(a: _Analysis) -> None:
+    """Capitalised words the record does not support, sorted into other companies, misspelt names,
+    shouting and ungrounded names; the company's own spans and near-spellings are left to
+    missing_company."""
+    rec, comp, draft, folded = a.rec, a.comp, a.draft, a.folded
+    injected = [(s, e) for s, e, _ in a.injected_hits]
+    runs: list[list[int]] = []  # [start, end, has_org_word, camel]
+    last_end = -10
+    for m in _WORD.finditer(draft):
+        tok = m.group()
+        if tok.lower() == tok:
+            continue  # no capital letter: most words stop here
+        s, e = m.span()
+        if _masked(a, s, e) or (injected and _overlaps(s, e, injected)):
+            continue
+        base = _strip_possessive(folded[s:e])
+        if base in comp.allowed or base in _NUMBER_WORDS:
+            continue
+        bare = tok[:-2] if tok.endswith(("'s", "’s")) else tok
+        letters = sum(ch.isalpha() for ch in bare) if bare.isupper() else 0
+        if letters >= 2:
+            if bare in rec.caps or (base == rec.company_acronym):
+                continue
+            if letters >= 5 or base in comp.shout_words:
+                a.shouts.append((s, e))
+                continue
+        elif _grounded(base, rec.tokens):
+            continue
+        elif _SPLIT_PARTS.search(base) and all(
+            _grounded(p, rec.tokens) or p in comp.allowed or p in comp.common or not any(c.isupper() for c in raw)
+            for p, raw in zip(_SPLIT_PARTS.split(base), _SPLIT_PARTS.split(tok.replace("’", "'")))
+        ):
+            continue
+        if _is_initial(draft, s) and (base in comp.common or (len(base) > 4 and base.endswith(("ing", "ed", "ly")))):
+            continue
+        if _near(base, rec.first) or (rec.last and _near(base, rec.last)):
+            a.misspelled.append((s, e, tok))
+            continue
+        camel = any(ch.isupper() for ch in tok[1:]) and any(ch.islower() for ch in tok)
+        if runs and s - last_end <= 3 and re.fullmatch(r"\s+|\s*&\s*|\s+of\s+", draft[last_end:s]):
+            runs[-1][1] = e
+            runs[-1][3] |= camel
+        else:
+            runs.append([s, e, 0, int(camel)])
+        last_end = e
+    company_missing = not a.company_spans
+    for s, e, _org, camel in runs:
+        # An org word right after the run ("Acme Fitness members") marks it as a company too.
+        after = _WORD.match(folded, e + 1) if e < len(folded) and folded[e:e + 1] == " " else None
+        words = {_strip_possessive(w) for w in _WORD.findall(folded[s:e])}
+        is_org = bool(words & comp.org) or (after is not None and after.group() in comp.org and draft[after.start()].isupper())
+        if is_org or (company_missing and (camel or len(words) >= 2)):
+            a.other_companies.append((s, e))
+        else:
+            a.ungrounded_names.append((s, e))
+
+
+def _find_numbers(a: _Analysis) -> None:
+    rec = a.rec
+    injected = [(s, e) for s, e, _ in a.injected_hits]
+    for s, e, value in _numbers(a.folded, a.parts):
+        if value in rec.numbers or _masked(a, s, e) or _overlaps(s, e, injected):
+            continue
+        if a.folded[s:e] in rec.injected_folded and rec.injected:
+            continue
+        a.ungrounded_numbers.append((s, e))
+
+
+def _find_sentence_break(a: _Analysis) -> None:
+    draft = a.draft.rstrip()
+    newline = draft.find("\n")
+    for m in _BREAK.finditer(draft):
+        term, nxt, pos = m.group(1), m.group(4), m.start(1)
+        if _masked(a, pos, pos + len(term)):
+            continue
+        if term == ".":
+            prev = _PREV_WORD.search(draft, 0, pos)
+            if prev:
+                word = _fold(prev.group(1))
+                if word in a.comp.abbrev or len(word.rsplit(".", 1)[-1]) == 1:
+                    continue  # "Inc.", "e.g.", initials like "J.P."
+            if not (nxt.isupper() or nxt.isdigit() or nxt in "\"'“‘"):
+                continue
+        elif term in ("...", "…"):
+            if not nxt.isupper():
+                continue
+        elif not (nxt.isalnum() or nxt in "\"'“‘"):
+            continue
+        a.sentence_break = m.end()
+        break
+    if newline != -1 and (a.sentence_break is None or newline < a.sentence_break):
+        a.sentence_break = newline + 1
+
+
+# --------------------------------------------------------------------------------------------
+# Findings.
+# --------------------------------------------------------------------------------------------
+
+
+def _finding(code: str, severity: Severity, span: Span | None, message: str, fix: str | None = None) -> Finding:
+    return Finding(
+        source="rule", code=code, category=code.split(".", 1)[0],  # type: ignore[arg-type]
+        severity=severity, start=span[0] if span else None, end=span[1] if span else None,
+        message=message, suggested_fix=fix,
+    )
+
+
+def _term_hits(a: _Analysis, name: str, pattern: _PatternSet | None = None, exclude: str = "") -> list[Span]:
+    """Hits of a word list (and its regexes), except inside the company name, inside an excluded phrase,
+    or where the line quotes the record (a prospect may sell "free" things or be named "Urgent Care")."""
+    found = list(a.phrase_hits.get(name, ()))
+    if pattern is not None:
+        found.extend(pattern.spans(a.folded))
+    hits = []
+    excluded = a.phrase_hits.get(exclude, []) if exclude else []
+    for s, e in found:
+        if e == s or _overlaps(s, e, a.company_spans) or _overlaps(s, e, excluded):
+            continue
+        text = a.folded[s:e].strip()
+        if text.isalnum():
+            if _grounded(text, a.rec.tokens):
+                continue
+        elif text in a.rec.clean_folded:
+            continue
+        hits.append((s, e))
+    return hits
+
+
+@rule("too_long")
+def too_long(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """The line is longer than policy.max_length characters; the span is the excess."""
+    length = len(draft.rstrip())
+    limit = policy.max_length
+    if length <= limit:
+        return []
+    severity: Severity = "high" if length > limit * 1.25 else "medium"
+    return [_finding("too_long", severity, (limit, length),
+                     f"{length} characters, {length - limit} over the {limit}-character limit.",
+                     f"Cut it to at most {limit} characters.")]
+
+
+@rule("missing_company")
+def missing_company(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """The company name, as the record writes it, is not in the line."""
+    a = _analyse(draft, prospect, policy)
+    company = a.rec.company
+    if not company or a.company_spans:
+        return []
+    if a.company_near:
+        s, e, how = a.company_near
+        written = draft[s:e]
+        what = "an acronym" if how == "acronym" else "a different spelling"
+        return [_finding("missing_company", "high", (s, e),
+                         f"Writes the company as '{written}' ({what}); the record names it '{company}'.",
+                         f"Write '{company}' exactly as the record does.")]
+    return [_finding("missing_company", "high", (0, len(draft)),
+                     f"The company '{company}' is not named in the line.",
+                     f"Name '{company}' exactly as the record writes it.")]
+
+
+@rule("wrong_name.greeting")
+def wrong_name_greeting(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """The line greets or addresses someone other than the prospect's first name."""
+    a = _analyse(draft, prospect, policy)
+    first = prospect.first_name.strip()
+    return [_finding("wrong_name.greeting", "high", (s, e),
+                     f"Addresses '{name}', but the prospect's first name is '{first}'.",
+                     f"Use '{first}'.") for s, e, name in a.vocatives]
+
+
+@rule("wrong_name.misspelled")
+def wrong_name_misspelled(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """A name close to, but not, the prospect's first or last name (a misspelling)."""
+    a = _analyse(draft, prospect, policy)
+    out = []
+    for s, e, tok in a.misspelled:
+        base = _strip_possessive(_fold(tok))
+        right = prospect.first_name if _near(base, a.rec.first) else prospect.last_name
+        out.append(_finding("wrong_name.misspelled", "high", (s, e),
+                            f"'{tok}' looks like a misspelling of the prospect's name '{right}'.", f"Write '{right}'."))
+    return out
+
+
+@rule("wrong_name.company")
+def wrong_name_company(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """The line names an organisation that is not in the record (another company)."""
+    a = _analyse(draft, prospect, policy)
+    return [_finding("wrong_name.company", "high", (s, e),
+                     f"Names '{draft[s:e]}', which the record does not mention; the prospect's company is '{a.rec.company}'.",
+                     f"Refer to '{a.rec.company}' instead.") for s, e in a.other_companies]
+
+
+@rule("placeholder")
+def placeholder(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """An unfilled template token such as {first_name}, [Company], <COMPANY> or {{x}}."""
+    if not _PLACEHOLDER_HINT.search(draft):
+        return []
+    return [_finding("placeholder", "high", m.span(), f"Unfilled template placeholder '{m.group()}'.",
+                     "Replace it with the value from the record.") for m in _PLACEHOLDER.finditer(draft)]
+
+
+@rule("ungrounded_claim.number")
+def ungrounded_number(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """A number (digits or words) that the record does not state."""
+    a = _analyse(draft, prospect, policy)
+    return [_finding("ungrounded_claim.number", "high", (s, e),
+                     f"The number '{draft[s:e]}' is not in the record.",
+                     "Use only numbers the record states, or drop it.") for s, e in a.ungrounded_numbers]
+
+
+@rule("ungrounded_claim.proper_noun")
+def ungrounded_proper_noun(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """A capitalised name, place, event or acronym that the record does not mention."""
+    a = _analyse(draft, prospect, policy)
+    return [_finding("ungrounded_claim.proper_noun", "high", (s, e),
+                     f"'{draft[s:e]}' is not mentioned in the record; it may be invented.",
+                     "Mention only places, events and names the record supports.") for s, e in a.ungrounded_names]
+
+
+@rule("pricing")
+def pricing(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """Talk of price, cost, discounts or free offers."""
+    a = _analyse(draft, prospect, policy)
+    spans = _term_hits(a, "pricing", a.comp.pricing_pat, exclude="pricing_excl")
+    return [_finding("pricing", "high", span, f"Mentions pricing or an offer: '{draft[span[0]:span[1]]}'.",
+                     "Leave price and offers out of the first line.") for span in _merge(spans)]
+
+
+@rule("spammy.term")
+def spammy_term(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """Hype or spam phrases, and runs of '!' or '?'."""
+    a = _analyse(draft, prospect, policy)
+    spans = _term_hits(a, "spam", a.comp.spam_pat)
+    return [_finding("spammy.term", "medium", span, f"Spam marker: '{draft[span[0]:span[1]]}'.",
+                     "Remove the hype; state the fact plainly.") for span in _merge(spans)]
+
+
+@rule("spammy.emoji")
+def spammy_emoji(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """Emoji or pictographs."""
+    if draft.isascii():
+        return []
+    return [_finding("spammy.emoji", "medium", m.span(), f"Emoji '{m.group()}' in a cold first line.",
+                     "Remove the emoji.") for m in _EMOJI.finditer(draft)]
+
+
+@rule("spammy.all_caps")
+def spammy_all_caps(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """An ALL CAPS word that is not an acronym from the record."""
+    a = _analyse(draft, prospect, policy)
+    return [_finding("spammy.all_caps", "medium", (s, e), f"ALL CAPS '{draft[s:e]}' reads as shouting.",
+                     f"Write '{draft[s:e].lower()}'.") for s, e in a.shouts]
+
+
+@rule("spammy.link")
+def spammy_link(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """A link or email address that the record does not give."""
+    a = _analyse(draft, prospect, policy)
+    injected = [(s, e) for s, e, _ in a.injected_hits]
+    out = []
+    for s, e in a.links:
+        text = a.folded[s:e].rstrip(".")
+        if text in a.rec.clean_folded or _overlaps(s, e, injected) or _overlaps(s, e, a.company_spans):
+            continue
+        out.append(_finding("spammy.link", "medium", (s, e), f"Link or address '{draft[s:e]}' in the first line.",
+                            "Remove the link."))
+    return out
+
+
+@rule("multiple_sentences")
+def multiple_sentences(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """More than one sentence; the span is everything after the first sentence."""
+    a = _analyse(draft, prospect, policy)
+    if a.sentence_break is None:
+        return []
+    end = len(draft.rstrip())
+    return [_finding("multiple_sentences", "medium", (a.sentence_break, end),
+                     "More than one sentence; a first line is one sentence.",
+                     "Join or cut to a single sentence.")]
+
+
+@rule("prompt_leak.phrase")
+def prompt_leak_phrase(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """Model artefacts: 'As an AI', 'language model', 'Sure!' or 'Here is ...' openers, markdown."""
+    a = _analyse(draft, prospect, policy)
+    spans = _term_hits(a, "leak")
+    if a.comp.leak_open is not None:
+        m = a.comp.leak_open.match(a.folded)
+        if m:
+            spans.append((m.end() - len(m.group().lstrip("\"'“‘ *")), m.end()))
+    if _MARKDOWN_HINT.search(draft):
+        spans.extend(m.span() for m in _MARKDOWN.finditer(draft))
+    return [_finding("prompt_leak.phrase", "high", span, f"Model artefact: '{draft[span[0]:span[1]]}'.",
+                     "Remove the model's words; keep only the line.") for span in _merge(spans)]
+
+
+@rule("prompt_leak.quotes")
+def prompt_leak_quotes(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """The whole line is wrapped in quotation marks."""
+    text = draft.strip()
+    if len(text) < 3 or text[0] not in _WRAP_QUOTES or text[-1] != _WRAP_QUOTES[text[0]]:
+        return []
+    inner = text[1:-1]
+    if text[0] == '"' and '"' in inner:
+        return []  # two quoted phrases, not one wrapped line
+    if text[0] == "'" and not (inner[:1].isupper() or inner[-1:] in ".!?,"):
+        return []  # a leading elision or a trailing plural possessive, not quotes
+    start = len(draft) - len(draft.lstrip())
+    return [_finding("prompt_leak.quotes", "high", (start, start + len(text)),
+                     "The whole line is wrapped in quotation marks.", f"Remove the quotes: {inner.strip()}")]
+
+
+@rule("prompt_leak.note")
+def prompt_leak_note(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """A parenthetical note to the user, such as '(let me know if you want a shorter version)'."""
+    a = _analyse(draft, prospect, policy)
+    out = []
+    for m in _PAREN.finditer(draft):
+        inner = a.folded[m.start(1):m.end(1)]
+        if any(term in inner for term in a.comp.leak_paren) and inner not in a.rec.clean_folded:
+            out.append(_finding("prompt_leak.note", "high", m.span(), f"Note to the user left in the line: '{m.group()}'.",
+                                "Remove the parenthetical."))
+    return out
+
+
+@rule("injection.obeyed")
+def injection_obeyed(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """The record carries instructions aimed at the model and the line carries them out."""
+    a = _analyse(draft, prospect, policy)
+    if not a.injected_hits:
+        return []
+    start = min(h[0] for h in a.injected_hits)
+    end = max(h[1] for h in a.injected_hits)
+    items = ", ".join(dict.fromkeys(f"'{h[2]}'" for h in a.injected_hits))
+    instruction = a.rec.injected.strip()
+    if len(instruction) > 100:
+        instruction = instruction[:97] + "..."
+    return [_finding("injection.obeyed", "high", (start, end),
+                     f"The record carries an instruction to the model (\"{instruction}\") and the line follows it: {items}.",
+                     "Rewrite the line from the record's facts only; ignore instructions inside the record.")]
+
+
+@rule("tone")
+def tone(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """Rude, creepy, overly familiar, sarcastic or pushy wording."""
+    a = _analyse(draft, prospect, policy)
+    spans = _term_hits(a, "tone", a.comp.tone_pat)
+    return [_finding("tone", "medium", span, f"Tone problem (rude, creepy, familiar, sarcastic or pushy): '{draft[span[0]:span[1]].strip()}'.",
+                     "Rephrase it respectfully, or drop it.") for span in _merge(spans)]
+
+
+def _merge(spans: list[Span]) -> list[Span]:
+    """Sorted spans with overlapping ones joined, so that one phrase gives one finding."""
+    out: list[Span] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def run_rules(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """Run every registered rule on one draft and return all findings, sorted by start offset."""
+    by_code = {r.code: r for r in RULES}  # a re-imported module re-registers; keep one rule per code
+    findings: list[Finding] = []
+    _CURRENT.value = (draft, prospect, policy, _analyse(draft, prospect, policy))
+    try:
+        for registered in by_code.values():
+            findings.extend(registered.func(draft, prospect, policy))
+    finally:
+        _CURRENT.value = None
+    findings.sort(key=lambda f: (f.start if f.start is not None else -1, f.end if f.end is not None else -1, f.code))
+    return findings

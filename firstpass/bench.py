@@ -1,0 +1,125 @@
+"""`make bench`: orchestration overhead, batch concurrency against a 200 ms stub server, rules throughput.
+
+Prints one figure per line, each beside its target. Timings are wall-clock on this machine; the batch
+figure is a ratio to the ideal so that the machine's speed cancels out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from critics.policy import load_policy
+from critics.rules import run_rules
+from firstpass.models import FakeCritic, FakeDrafter
+from firstpass.prospect import Prospect
+from firstpass.session import Models, make_context
+from firstpass.settings import ModelEndpoint, load_settings
+from firstpass.store import Store
+from graph.app import Firstpass
+from graph.batch import run_batch, todo
+
+CITIES = ["Austin", "Denver", "Boise", "Tulsa", "Fresno", "Omaha", "Tampa", "Reno"]
+
+
+def prospects(n: int) -> list[Prospect]:
+    """Synthetic prospects with varied companies and notes."""
+    return [Prospect(id=f"p{i}", first_name=f"Alex{i}", company=f"Northwind {i} Labs", title="VP Sales",
+                     city=CITIES[i % len(CITIES)], notes=f"Opened an office in {CITIES[i % len(CITIES)]}.")
+            for i in range(n)]
+
+
+def _good_line(messages: list[dict[str, str]]) -> str:
+    user = messages[-1]["content"]
+    company = user.split("Company: ", 1)[1].split("\n", 1)[0]
+    return f"Opening the new office is a big step for {company}."
+
+
+def _app(home: Path, models: Models) -> Firstpass:
+    settings = load_settings({"FIRSTPASS_HOME": str(home)})
+    store = Store(settings.db_path)
+    return Firstpass(store, make_context(settings, models, store))
+
+
+def _load(app: Firstpass, run: str, items: list[Prospect]) -> None:
+    app.store.ensure_run(run)
+    app.store.add_items(run, [(i + 2, {}, p) for i, p in enumerate(items)])
+
+
+def bench_overhead(n: int = 400) -> float:
+    """Milliseconds per item for the whole graph with zero-latency fakes and the real SQLite checkpointer."""
+    with tempfile.TemporaryDirectory() as tmp:
+        app = _app(Path(tmp), Models(FakeDrafter(_good_line), FakeCritic()))
+        _load(app, "warm", prospects(20))
+        run_batch(app, todo(app, "warm"), concurrency=1)
+        _load(app, "bench", prospects(n))
+        items = todo(app, "bench")
+        started = time.perf_counter()
+        for item in items:
+            app.process(item)
+        elapsed = time.perf_counter() - started
+        assert app.store.counts("bench").get("auto_approved") == n, app.store.counts("bench")
+        app.close()
+    return elapsed / n * 1000
+
+
+def bench_batch(n: int = 500, delay: float = 0.2, concurrency: int = 16) -> tuple[float, int, float]:
+    """Wall time of a batch against a stub server with fixed latency, as a ratio to calls x delay / concurrency."""
+    from firstpass.models import build_critic, build_drafter
+
+    stub = subprocess.Popen([sys.executable, "-m", "firstpass.stubserver", "--delay", str(delay)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        url = stub.stdout.readline().strip()  # type: ignore[union-attr]
+        endpoint = ModelEndpoint(base_url=url, model="stub", api_key="x")
+        models = Models(build_drafter(endpoint, url), build_critic(endpoint, url, retries=0))
+        with tempfile.TemporaryDirectory() as tmp:
+            app = _app(Path(tmp), models)
+            _load(app, "bench", prospects(n))
+            summary = run_batch(app, todo(app, "bench"), concurrency=concurrency)
+            calls = app.store.conn.execute("SELECT COUNT(*) FROM llm_calls WHERE error IS NULL").fetchone()[0]
+            app.close()
+    finally:
+        stub.terminate()
+        stub.wait()
+    ideal = calls * delay / concurrency
+    return summary.seconds / ideal, calls, summary.seconds
+
+
+def bench_rules(seconds: float = 2.0) -> float:
+    """Drafts per second through every rule, over the labelled development set's drafts."""
+    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev.jsonl"
+    if data.exists():
+        cases = [json.loads(line) for line in data.read_text().splitlines() if line.strip()]
+        pairs = [(c["draft"], Prospect.model_validate(c["prospect"])) for c in cases]
+    else:
+        pairs = [(_good_line([{"content": f"Company: {p.company}\n"}]), p) for p in prospects(60)]
+    rules = load_policy().rules
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for draft, prospect in pairs:
+            run_rules(draft, prospect, rules)
+        done += len(pairs)
+    return done / (time.perf_counter() - started)
+
+
+def main() -> None:
+    """Run the three benchmarks and print their figures."""
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    print("firstpass benchmark")
+    ms = bench_overhead()
+    print(f"1. orchestration overhead: {ms:.2f} ms per item (target <= 5 ms)", flush=True)
+    ratio, calls, wall = bench_batch()
+    print(f"2. batch of 500 at concurrency 16, 200 ms stub: {wall:.1f} s for {calls} calls, "
+          f"ratio to ideal {ratio:.3f} (target <= 1.25)", flush=True)
+    rate = bench_rules()
+    print(f"3. rules throughput: {rate:,.0f} drafts per second (target >= 5,000)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,296 @@
+"""The `firstpass` command line."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from critics.findings import CATEGORIES
+from critics.policy import PolicyError
+from firstpass.csvfile import CsvError, load_prospects
+from firstpass.settings import SettingsError, load_settings
+from firstpass.store import STATUSES, Item
+
+EXIT_USAGE = 2
+
+
+def _err(message: str) -> None:
+    print(f"firstpass: {message}", file=sys.stderr)
+
+
+def _default_reviewer() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name on some containers
+        return "unknown"
+
+
+# run --------------------------------------------------------------------------------------------------
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Load a prospect CSV and take every row through the gate."""
+    from firstpass.session import open_app, open_models
+    from graph.batch import run_batch, todo
+
+    loaded = load_prospects(args.csv)
+    for warning in loaded.warnings:
+        _err(f"warning: {warning}")
+    for skip in loaded.skipped:
+        _err(f"skipped row {skip.row}: {skip.reason}")
+    for dup in loaded.duplicates:
+        _err(f"skipped row {dup.row}: {dup.reason}")
+    run = args.run or Path(args.csv).stem
+    settings = load_settings()
+    with open_models(settings) as models, open_app(settings, models, policy=_policy(args)) as app:
+        app.store.ensure_run(run, source=str(Path(args.csv).resolve()), headers=loaded.headers)
+        new = app.store.add_items(run, [(r.row, r.values, r.prospect) for r in loaded.rows])
+        items = todo(app, run, args.limit)
+        print(f"run {run!r}: {len(loaded.rows)} prospects ({new} new), {len(items)} to process", file=sys.stderr)
+        summary = run_batch(app, items, args.concurrency, on_done=_progress(len(items)))
+        counts = app.store.counts(run)
+    print(f"\nrun {run!r}: processed {summary.processed} in {summary.seconds:.1f} s")
+    print(f"  drafted        {summary.drafted}")
+    print(f"  auto-approved  {summary.auto_approved} ({summary.audit_sampled} sampled for audit)")
+    print(f"  for review     {summary.review}")
+    print(f"  failed         {summary.failed}")
+    for reason, n in summary.failures.most_common():
+        print(f"    {n} x {reason}")
+    if loaded.skipped or loaded.duplicates:
+        print(f"  skipped rows   {len(loaded.skipped)} (empty or malformed), {len(loaded.duplicates)} duplicates")
+    print("  whole run: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    if summary.interrupted:
+        print(f"\ninterrupted: run the same command again to continue run {run!r}")
+        return 130
+    if counts.get("review"):
+        print(f"\nreview: firstpass items --run {run} --status review; firstpass decide ITEM approve|edit|reject|regenerate")
+    if summary.failed:
+        print("failed items are retried when you run the same command again")
+    return 0
+
+
+def _progress(total: int) -> Any:
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="item", file=sys.stderr, disable=total == 0)
+
+    def done(item: Item) -> None:
+        bar.update(1)
+        if bar.n >= total:
+            bar.close()
+
+    return done
+
+
+def _policy(args: argparse.Namespace) -> Any:
+    from critics.policy import load_policy
+
+    return load_policy(args.policy) if getattr(args, "policy", None) else None
+
+
+# items, show, decide ---------------------------------------------------------------------------------
+
+def _open_store() -> Any:
+    from firstpass.store import Store
+
+    return Store(load_settings().db_path)
+
+
+def cmd_items(args: argparse.Namespace) -> int:
+    """List items with their status."""
+    store = _open_store()
+    items = store.items(run=args.run, status=args.status)
+    if args.json:
+        for item in items:
+            print(item.model_dump_json())
+        return 0
+    if not items:
+        print("no items" + (f" with status {args.status}" if args.status else ""))
+    for item in items:
+        codes = ",".join(sorted({f.category for f in item.findings})) or "-"
+        conf = "-" if item.confidence is None else f"{item.confidence:.2f}"
+        line = (item.final_line or item.draft or item.error or "").replace("\n", " ")
+        print(f"{item.id:>6}  {item.run:<16.16} {item.status:<13} conf {conf:<4}  {codes:<30.30}  {line[:90]}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Show one item in full: record, draft, findings, audit history."""
+    store = _open_store()
+    try:
+        item = store.item(args.item)
+    except KeyError:
+        _err(f"there is no item {args.item}")
+        return 1
+    print(json.dumps(_item_view(item, store), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _item_view(item: Item, store: Any) -> dict[str, Any]:
+    view = item.model_dump(exclude={"original"})
+    view["audit"] = [a.model_dump(exclude={"findings"}) for a in store.audit_log(item.id)]
+    return view
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    """Decide a flagged item: approve, edit, reject or regenerate."""
+    from pydantic import ValidationError
+
+    from firstpass.session import open_app, open_models
+    from graph.app import DecisionError
+    from graph.human import Decision
+
+    try:
+        decision = Decision(action=args.action, reviewer=args.reviewer, line=args.line,
+                            categories=args.category or [], note=args.note or "", force=args.force)
+    except ValidationError as exc:
+        _err("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()))
+        return EXIT_USAGE
+    settings = load_settings()
+    with open_models(settings) as models, open_app(settings, models, policy=_policy(args)) as app:
+        try:
+            item = app.decide(args.item, decision)
+        except DecisionError as exc:
+            _err(str(exc))
+            return 1
+    print(f"item {item.id}: {item.status}")
+    if item.status == "review":
+        if args.action == "edit":
+            print("rules still fire on the edited line, so it stays in review (add --force to approve it anyway):")
+        else:
+            print("the new draft was flagged again:")
+        print(f"  {item.draft}")
+        for f in item.findings:
+            print(f"  - [{f.category}] {f.message}")
+    elif item.final_line:
+        print(f"  {item.final_line}")
+    return 0
+
+
+# gate ------------------------------------------------------------------------------------------------
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    """Check drafts written elsewhere (JSONL) and print each one's route and findings."""
+    from evals.gate import gate_cases, read_cases, score
+
+    cases = read_cases(args.cases)
+    settings = load_settings()
+    policy = _policy(args)
+    if args.rules_only:
+        results = gate_cases(cases, policy=policy, critic=None, critic_prompt=None)
+    else:
+        from firstpass.session import open_models
+        from prompts.loader import load_prompt
+
+        with open_models(settings) as models:
+            results = gate_cases(cases, policy=policy, critic=models.critic, critic_prompt=load_prompt("critic"),
+                                 progress=True)
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+    try:
+        for r in results:
+            out.write(json.dumps(r) + "\n")
+    finally:
+        if args.out:
+            out.close()
+    report = score(cases, results)
+    if report:
+        _err(report)
+    return 0
+
+
+# demo ------------------------------------------------------------------------------------------------
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the bundled example prospects on the embedded models and say how to review them."""
+    from importlib import resources
+
+    csv_path = Path(str(resources.files("firstpass").joinpath("demo", "prospects.csv")))
+    ns = argparse.Namespace(csv=str(csv_path), run=args.run, concurrency=args.concurrency, limit=args.limit,
+                            policy=None)
+    return cmd_run(ns)
+
+
+# parser ----------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    p = argparse.ArgumentParser(prog="firstpass", description="Pre-review gate for AI-written cold-email first lines.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="draft and gate every row of a prospect CSV")
+    r.add_argument("csv", help="prospect CSV with a header (company and first name required)")
+    r.add_argument("--run", help="run name (default: the file name); rerun with the same name to continue")
+    r.add_argument("--concurrency", type=int, default=4, help="items in flight at once (default 4)")
+    r.add_argument("--limit", type=int, help="process at most N items this time")
+    r.add_argument("--policy", help="policy TOML overlaying the defaults")
+    r.set_defaults(func=cmd_run)
+
+    i = sub.add_parser("items", help="list items with their status")
+    i.add_argument("--run")
+    i.add_argument("--status", choices=STATUSES)
+    i.add_argument("--json", action="store_true", help="one JSON object per line")
+    i.set_defaults(func=cmd_items)
+
+    s = sub.add_parser("show", help="show one item in full")
+    s.add_argument("item", type=int)
+    s.set_defaults(func=cmd_show)
+
+    d = sub.add_parser("decide", help="decide an item waiting for review")
+    d.add_argument("item", type=int)
+    d.add_argument("action", choices=("approve", "edit", "reject", "regenerate"))
+    d.add_argument("--line", help="the edited line (edit)")
+    d.add_argument("--category", action="append", choices=CATEGORIES, help="taxonomy category (reject; repeatable)")
+    d.add_argument("--note", help="reject note, or feedback for the drafter (regenerate)")
+    d.add_argument("--force", action="store_true", help="approve an edit even if rules still fire")
+    d.add_argument("--reviewer", default=_default_reviewer(), help="who decides (default: the OS user)")
+    d.add_argument("--policy", help="policy TOML overlaying the defaults")
+    d.set_defaults(func=cmd_decide)
+
+    g = sub.add_parser("gate", help="check drafts from elsewhere: JSONL in, routes and findings out")
+    g.add_argument("cases", help='JSONL, one {"id", "prospect", "draft"} per line')
+    g.add_argument("--rules-only", action="store_true", help="skip the critic; route by the rules alone")
+    g.add_argument("--out", help="write results here instead of standard output")
+    g.add_argument("--policy", help="policy TOML overlaying the defaults")
+    g.set_defaults(func=cmd_gate)
+
+    m = sub.add_parser("demo", help="run the bundled example prospects on the embedded models")
+    m.add_argument("--run", default="demo")
+    m.add_argument("--concurrency", type=int, default=2)
+    m.add_argument("--limit", type=int)
+    m.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `firstpass` console script."""
+    args = build_parser().parse_args(argv)
+    # instructor logs every failed attempt; the critic's failure is reported as a finding instead.
+    logging.getLogger("instructor").setLevel(logging.CRITICAL)
+    try:
+        return int(args.func(args) or 0)
+    except (CsvError, SettingsError, PolicyError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _err("interrupted; run the same command again to continue")
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and the like: stop quietly.
+        sys.stderr.close()
+        return 0
+    except Exception as exc:  # noqa: BLE001 - a clear one-line error rather than a traceback for known failures
+        from firstpass.server import ServerError
+
+        if isinstance(exc, ServerError):
+            _err(str(exc))
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Graph nodes: small functions over state that call the plain logic in critics/ and prompts/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from critics.critic import critique
+from critics.findings import Finding
+from critics.gate import decide_route
+from critics.rules import run_rules
+from firstpass.prospect import Prospect
+from graph.human import apply_response, review_request
+from graph.state import Context, State
+from prompts.loader import render
+
+
+def draft(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Ask the drafter for a first line (with the reviewer's feedback when regenerating)."""
+    ctx = runtime.context
+    prospect = Prospect.model_validate(state["prospect"])
+    feedback = state.get("feedback") or ""
+    messages = render(ctx.drafter_prompt, prospect, feedback=feedback, previous_draft=state.get("draft") or "")
+    line = ctx.drafter.complete(messages).strip()
+    return {"draft": line, "ai_draft": line, "prompt_version": ctx.drafter_prompt.version, "drafter_model": ctx.drafter.model_id,
+            "feedback": "", "decision": None}
+
+
+def check_rules(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Run the deterministic rules on the draft."""
+    prospect = Prospect.model_validate(state["prospect"])
+    return {"findings": [f.model_dump() for f in safe_rules(state["draft"], prospect, runtime.context)]}
+
+
+def check_critic(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Ask the critic model; a failure becomes a blocking finding rather than an approval."""
+    ctx = runtime.context
+    prospect = Prospect.model_validate(state["prospect"])
+    result = critique(ctx.critic, ctx.critic_prompt, state["draft"], prospect)
+    findings = state.get("findings", []) + [f.model_dump() for f in result.findings]
+    return {"findings": findings, "confidence": result.confidence, "critic_model": result.model}
+
+
+def route(state: State, runtime: Runtime[Context], config: RunnableConfig) -> dict[str, Any]:
+    """Apply the routing policy: auto-approve, or send to the human checkpoint."""
+    findings = [Finding.model_validate(f) for f in state.get("findings", [])]
+    key = config["configurable"]["thread_id"]
+    decision = decide_route(findings, state.get("confidence"), runtime.context.policy.route, key)
+    return {"route": decision.route, "audit_sample": decision.audit_sample, "reasons": decision.reasons}
+
+
+def auto_approve(state: State) -> dict[str, Any]:
+    """Approve the draft without a human."""
+    return {"status": "auto_approved", "final_line": state["draft"]}
+
+
+def human(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Pause for a reviewer (Agent Inbox-shaped request); apply their answer when the thread is resumed."""
+    ctx = runtime.context
+    response = interrupt(review_request(state, ctx.policy.route.max_regenerate_rounds))
+    prospect = Prospect.model_validate(state["prospect"])
+    return apply_response(state, response, lambda line: safe_rules(line, prospect, ctx),
+                          ctx.policy.route.max_regenerate_rounds)
+
+
+def safe_rules(line: str, prospect: Prospect, ctx: Context) -> list[Finding]:
+    """Run the rules; a crashing rule becomes a blocking finding, so a broken check never approves a line."""
+    try:
+        return run_rules(line, prospect, ctx.policy.rules)
+    except Exception as exc:  # noqa: BLE001 - fail closed
+        return [Finding(source="system", code="other.rules_failed", category="other", severity="high",
+                        message=f"The rules could not check this line ({type(exc).__name__}: {exc}).")]

@@ -1,0 +1,95 @@
+"""Shared fixtures: a temporary data folder, fake models, and a Firstpass app over them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from critics.critic import CriticVerdict
+from critics.policy import Policy, load_policy
+from firstpass.models import FakeCritic, FakeDrafter
+from firstpass.prospect import Prospect
+from firstpass.session import Models, make_context
+from firstpass.settings import Settings, load_settings
+from firstpass.store import Store
+from graph.app import Firstpass
+
+REPO = Path(__file__).resolve().parents[1]
+DEV_SET = REPO.parent / "shared" / "data" / "dev.jsonl"
+
+
+def company_of(messages: list[dict[str, str]]) -> str:
+    """The company named in a drafter prompt's last user turn."""
+    return messages[-1]["content"].split("Company: ", 1)[1].split("\n", 1)[0]
+
+
+def good_line(messages: list[dict[str, str]]) -> str:
+    """A line that passes every rule for the prospect in the prompt."""
+    return f"The new office is a big step for {company_of(messages)}."
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh FIRSTPASS_HOME with no endpoints configured from the outside."""
+    for var in ("FIRSTPASS_DRAFTER_BASE_URL", "FIRSTPASS_CRITIC_BASE_URL", "FIRSTPASS_POLICY", "FIRSTPASS_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("FIRSTPASS_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    """Settings over the temporary data folder."""
+    return load_settings()
+
+
+AppFactory = Callable[..., Firstpass]
+
+
+@pytest.fixture
+def make_app(settings: Settings) -> Iterator[AppFactory]:
+    """Build Firstpass apps over one database with the given fake models; all are closed afterwards."""
+    apps: list[Firstpass] = []
+
+    def build(drafter: FakeDrafter | None = None, critic: FakeCritic | None = None,
+              policy: Policy | None = None) -> Firstpass:
+        store = Store(settings.db_path)
+        models = Models(drafter or FakeDrafter(good_line), critic or FakeCritic())
+        app = Firstpass(store, make_context(settings, models, store, policy or load_policy()))
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        try:
+            app.close()
+        except Exception:  # noqa: BLE001 - already closed by the test
+            pass
+
+
+def prospect(i: int = 0, **overrides: str) -> Prospect:
+    """A prospect record for tests."""
+    data = {"id": f"p{i}", "first_name": "Dana", "company": f"Harbor {i} Freight",
+            "city": "Tacoma", "notes": "Opened a new office in Tacoma."}
+    data.update(overrides)
+    return Prospect(**data)
+
+
+def load_items(app: Firstpass, run: str, prospects: list[Prospect]) -> None:
+    """Add prospects to a run."""
+    app.store.ensure_run(run)
+    app.store.add_items(run, [(i + 2, {"Company": p.company, "First Name": p.first_name}, p)
+                              for i, p in enumerate(prospects)])
+
+
+def verdict(confidence: float = 0.95, findings: list[dict] | None = None) -> CriticVerdict:
+    """A critic verdict for fakes."""
+    return CriticVerdict.model_validate({"confidence": confidence, "findings": findings or []})
+
+
+def dev_cases() -> list[dict]:
+    """The labelled development set."""
+    return [json.loads(line) for line in DEV_SET.read_text().splitlines() if line.strip()]

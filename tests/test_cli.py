@@ -1,0 +1,121 @@
+"""The command line, end to end over a local OpenAI-compatible stub server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from firstpass.cli import main
+from firstpass.settings import load_settings
+from firstpass.store import Store
+from firstpass.stubserver import start_in_thread
+from tests.conftest import DEV_SET, REPO
+
+DEMO_CSV = REPO / "firstpass" / "demo" / "prospects.csv"
+
+
+@pytest.fixture
+def stub(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    server, url = start_in_thread(0.0)
+    for role in ("DRAFTER", "CRITIC"):
+        monkeypatch.setenv(f"FIRSTPASS_{role}_BASE_URL", url)
+        monkeypatch.setenv(f"FIRSTPASS_{role}_MODEL", f"stub-{role.lower()}")
+    yield url
+    server.shutdown()
+
+
+def store() -> Store:
+    return Store(load_settings().db_path)
+
+
+def strict_policy(tmp_path: Path) -> str:
+    path = tmp_path / "strict.toml"
+    path.write_text("[route]\nconfidence_threshold = 0.99\n")
+    return str(path)
+
+
+def test_run_summarises_and_rerun_continues(stub: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(DEMO_CSV), "--run", "demo", "--limit", "10"]) == 0
+    out, err = capsys.readouterr()
+    assert "processed 10" in out and "auto-approved  10" in out
+    assert "skipped row 39: empty required field(s): Company Name" in err
+    assert "skipped row 38: duplicate of row 2" in err
+    assert main(["run", str(DEMO_CSV), "--run", "demo"]) == 0
+    out, _ = capsys.readouterr()
+    assert "processed 26" in out  # only what was left
+    calls = store().query("SELECT COUNT(*) AS n FROM llm_calls")[0]["n"]
+    assert calls == 72  # 36 prospects x (drafter + critic): nothing drafted twice
+    assert main(["run", str(DEMO_CSV), "--run", "demo"]) == 0
+    assert "processed 0" in capsys.readouterr().out
+    items = store().items(run="demo")
+    assert {i.status for i in items} == {"auto_approved"}
+    assert {i.drafter_model for i in items} == {"stub-drafter"} and {i.critic_model for i in items} == {"stub-critic"}
+
+
+def test_missing_column_exits_2(stub: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("Name,Email\nAda,a@x\n")
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "missing required column(s) company, first_name" in err and "'Email'" in err
+
+
+def test_items_and_decide(stub: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = strict_policy(tmp_path)
+    assert main(["run", str(DEMO_CSV), "--run", "d", "--limit", "3", "--policy", policy]) == 0
+    capsys.readouterr()
+    assert main(["items", "--run", "d", "--status", "review"]) == 0
+    listing = capsys.readouterr().out.strip().splitlines()
+    assert len(listing) == 3 and all("review" in line for line in listing)
+    first, second, third = (int(line.split()[0]) for line in listing)
+
+    assert main(["decide", str(first), "approve", "--reviewer", "ana", "--policy", policy]) == 0
+    assert "approved" in capsys.readouterr().out
+    assert main(["decide", str(first), "approve", "--reviewer", "ben"]) == 1
+    assert "already decided (approve) by ana" in capsys.readouterr().err
+
+    assert main(["decide", str(second), "reject", "--reviewer", "ana"]) == 2
+    assert "category" in capsys.readouterr().err
+    assert main(["decide", str(second), "reject", "--category", "tone", "--note", "meh", "--reviewer", "ana"]) == 0
+    assert main(["decide", str(third), "edit", "--line", "{first_name}, hi", "--reviewer", "ana"]) == 0
+    out = capsys.readouterr().out
+    assert "rules still fire" in out and "placeholder" in out
+
+    s = store()
+    assert [s.item(i).status for i in (first, second, third)] == ["approved", "rejected", "review"]
+    assert [(a.reviewer, a.action) for a in s.audit_log()] == [("ana", "approve"), ("ana", "reject"), ("ana", "edit")]
+    assert main(["show", str(second)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["status"] == "rejected" and shown["audit"][0]["categories"] == ["tone"]
+
+
+def test_gate_rules_only_output_format(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out.jsonl"
+    assert main(["gate", str(DEV_SET), "--rules-only", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 60
+    assert set(rows[0]) == {"id", "route", "findings", "confidence"}
+    assert all(r["confidence"] is None and r["route"] in ("auto", "review") for r in rows)
+    flagged = next(r for r in rows if r["findings"])
+    assert set(flagged["findings"][0]) == {"source", "code", "category", "severity", "start", "end", "message"}
+    assert "bad lines flagged" in capsys.readouterr().err
+
+
+def test_gate_with_critic(stub: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cases = tmp_path / "c.jsonl"
+    cases.write_text(json.dumps({"id": 1, "prospect": {"first_name": "Ada", "company": "Acme"},
+                                 "draft": "Acme's new plant is a big step."}) + "\n")
+    assert main(["gate", str(cases)]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row == {"id": "1", "route": "auto", "findings": [], "confidence": 0.93}
+
+
+def test_gate_bad_input_names_the_line(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cases = tmp_path / "c.jsonl"
+    cases.write_text('{"id": 1, "prospect": {"first_name": "Ada", "company": "Acme"}, "draft": "x"}\n'
+                     '{"id": 2, "prospect": {"first_name": "Bo"}, "draft": "y"}\n')
+    assert main(["gate", str(cases), "--rules-only"]) == 2
+    assert "line 2: prospect.company: Field required" in capsys.readouterr().err

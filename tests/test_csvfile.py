@@ -1,0 +1,109 @@
+"""The prospect CSV loader: header spellings, ids, and every kind of bad input."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from firstpass.csvfile import CsvError, load_prospects, parse_prospects
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "p.csv") -> Path:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("company,first", [
+    ("Company", "First Name"), ("Company Name", "first_name"), ("Account Name", "FIRSTNAME"),
+    ("company_name", "First-Name"), ("Organization", "Given Name"),
+])
+def test_crm_header_spellings(company: str, first: str) -> None:
+    result = parse_prospects(f"{first},{company},Job Title,LinkedIn\nAda,Acme Co,CTO,ln/ada\n")
+    (p,) = result.prospects
+    assert (p.first_name, p.company, p.title) == ("Ada", "Acme Co", "CTO")
+    assert p.extra == {"LinkedIn": "ln/ada"}  # unknown columns are kept as context
+
+
+def test_missing_required_column_names_found_and_expected() -> None:
+    with pytest.raises(CsvError) as err:
+        parse_prospects("Name,Employer Size\nAda,10\n")
+    message = str(err.value)
+    assert "first_name" in message and "company" in message
+    assert "'Name'" in message and "'Employer Size'" in message
+    assert "company, companyname, accountname" in message
+
+
+def test_empty_required_fields_are_skipped_by_row_number() -> None:
+    result = parse_prospects("Company,First Name,Notes\nAcme,Ada,x\n,Bo,y\nBeta,  ,z\nGamma,Cy,\n")
+    assert [p.company for p in result.prospects] == ["Acme", "Gamma"]
+    assert [(s.row, s.reason) for s in result.skipped] == [
+        (3, "empty required field(s): Company"), (4, "empty required field(s): First Name")]
+
+
+def test_duplicates_reported_once_and_ids_are_stable() -> None:
+    text = "Company,First Name\nAcme,Ada\nBeta,Bo\nacme ,ada\nAcme,Ada\n"
+    result = parse_prospects(text)
+    assert [p.company for p in result.prospects] == ["Acme", "Beta"]
+    assert [d.row for d in result.duplicates] == [4, 5]
+    again = parse_prospects(text)
+    assert [p.id for p in again.prospects] == [p.id for p in result.prospects]
+    assert len({p.id for p in result.prospects}) == 2
+
+
+def test_id_column_is_used() -> None:
+    result = parse_prospects("Lead ID,Company,First Name\nL-7,Acme,Ada\nL-7,Beta,Bo\n")
+    assert [p.id for p in result.prospects] == ["L-7"]
+    assert result.duplicates[0].reason == "duplicate of row 2 (id L-7)"
+
+
+def test_windows_1252_is_decoded_with_a_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, "Company,First Name\nCaf\xe9 Noir,Ren\xe9e\n".encode("cp1252"))
+    result = load_prospects(path)
+    assert result.prospects[0].company == "Café Noir"
+    assert result.prospects[0].first_name == "Renée"
+    assert "not UTF-8" in result.warnings[0] and "line 2" in result.warnings[0]
+
+
+def test_utf8_bom_and_utf16_are_read(tmp_path: Path) -> None:
+    bom = write(tmp_path, "\ufeffCompany,First Name\nÅsa AB,Åsa\n".encode("utf-8"), "bom.csv")
+    assert load_prospects(bom).prospects[0].company == "Åsa AB"
+    utf16 = write(tmp_path, "Company,First Name\nÅsa AB,Åsa\n".encode("utf-16"), "u16.csv")
+    assert load_prospects(utf16).prospects[0].first_name == "Åsa"
+
+
+def test_undecodable_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = write(tmp_path, b"Company,First Name\nAcme,Ada\x81\x8d\n")
+    with pytest.raises(CsvError, match="not UTF-8 .* line 2"):
+        load_prospects(path)
+
+
+def test_malformed_rows(tmp_path: Path) -> None:
+    result = parse_prospects("Company,First Name\nAcme,Ada,extra,cells\nBeta,Bo\n")
+    assert [p.company for p in result.prospects] == ["Beta"]
+    assert result.skipped[0].row == 2 and "4 fields" in result.skipped[0].reason
+    with pytest.raises(CsvError, match="empty"):
+        parse_prospects("")
+    with pytest.raises(CsvError, match="cannot read"):
+        load_prospects(tmp_path / "missing.csv")
+
+
+def test_quoted_fields_with_commas_and_newlines() -> None:
+    result = parse_prospects('Company,First Name,Notes\n"Smith, Jones & Co.",Ada,"line one\nline two"\n')
+    (p,) = result.prospects
+    assert p.company == "Smith, Jones & Co." and p.notes == "line one\nline two"
+    assert result.rows[0].values["Notes"] == "line one\nline two"
+
+
+def test_ten_thousand_rows_load_quickly(tmp_path: Path) -> None:
+    lines = ["Company,First Name,Title,Notes"] + [f"Company {i},Name{i},CTO,Opened office {i}" for i in range(10_000)]
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    started = time.perf_counter()
+    result = load_prospects(path)
+    assert len(result.prospects) == 10_000 and not result.skipped
+    assert time.perf_counter() - started < 10  # generous: a sanity bound, not a benchmark
