@@ -18,16 +18,17 @@ class CriticFinding(BaseModel):
 
     category: Category = Field(description="Error taxonomy category of the problem.")
     severity: Severity = Field(default="medium", description="low, medium or high.")
-    quote: str = Field(default="", max_length=160, description="The exact words from the line that have the problem.")
-    explanation: str = Field(max_length=200, description="Why this is a problem, in one short sentence.")
-    suggested_fix: str | None = Field(default=None, max_length=200, description="A better wording, if there is one.")
+    quote: str = Field(default="", max_length=100, description="The exact words from the line that have the problem.")
+    explanation: str = Field(max_length=160, description="Why this is a problem, in one short sentence.")
+    suggested_fix: str | None = Field(default=None, max_length=160, description="A better wording, if there is one.")
 
 
 class CriticVerdict(BaseModel):
     """The critic's answer: its findings and how confident it is that the line is ready to send."""
 
-    findings: list[CriticFinding] = Field(default_factory=list, max_length=5,
-                                          description="Problems found, at most five; empty if none.")
+    # Bounded so that a grammar-constrained small model cannot ramble for minutes.
+    findings: list[CriticFinding] = Field(default_factory=list, max_length=3,
+                                          description="The most important problems, at most three; empty if none.")
     confidence: float = Field(description="Confidence from 0 to 1 that the line is ready to send as it is.")
 
     @field_validator("confidence", mode="before")

@@ -61,7 +61,8 @@ class InstructorCritic:
         # llama.cpp's server rejects json_schema response formats; TOOLS mode works everywhere we run.
         instructor_mode = instructor.Mode.JSON_SCHEMA if mode == "json_schema" else instructor.Mode.TOOLS
         self.client = instructor.from_openai(
-            OpenAI(base_url=base_url, api_key=endpoint.api_key, timeout=endpoint.timeout, max_retries=1),
+            # instructor does the retrying; the OpenAI client's own retries would multiply a time-out.
+            OpenAI(base_url=base_url, api_key=endpoint.api_key, timeout=endpoint.timeout, max_retries=0),
             mode=instructor_mode,
         )
 

@@ -71,7 +71,7 @@ def _endpoint(role: str, file_cfg: dict, default_model: str, env: dict[str, str]
     cfg.setdefault("model", default_model)
     if role == "critic":
         cfg.setdefault("temperature", 0.0)
-        cfg.setdefault("max_tokens", 400)
+        cfg.setdefault("max_tokens", 320)
     try:
         return ModelEndpoint.model_validate(cfg)
     except ValidationError as exc:
