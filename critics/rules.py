@@ -17,6 +17,7 @@ import threading
 import unicodedata
 import weakref
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from functools import cached_property, lru_cache
@@ -24,7 +25,7 @@ from functools import cached_property, lru_cache
 from critics.findings import Finding, Severity
 from critics.policy import RulesPolicy
 from critics.registry import RULES, rule
-from firstpass.prospect import STANDARD_FIELDS, Prospect
+from firstpass.prospect import Prospect
 
 Span = tuple[int, int]
 
@@ -62,8 +63,8 @@ def _fold(text: str) -> str:
     return text.translate(_FOLD)
 
 
-# A word: letters/digits, with inner . ' & - joining parts ("J.P", "A&P", "McAllister-Byrne",
-# "Florida's"). Underscores are left out so template tokens split apart (they are masked anyway).
+# A word: letters/digits, with inner . ' & - joining parts ("A.J", "R&D", "Smith-Jones",
+# "Ohio's"). Underscores are left out so template tokens split apart (they are masked anyway).
 _WORD = re.compile(r"[^\W_]+(?:[.'’&\-][^\W_]+)*")
 _SPLIT_PARTS = re.compile(r"[.'&\-]")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
@@ -190,8 +191,8 @@ def _levenshtein(a: str, b: str) -> int:
 
 
 def _near(a: str, b: str) -> bool:
-    """A likely misspelling of b: different, but within two edits (for names of three letters or more)."""
-    return len(a) >= 3 and len(b) >= 3 and a != b and _levenshtein(a, b) <= 2
+    """A likely misspelling of b: same first letter, different, within two edits (names of 3+ letters)."""
+    return len(a) >= 3 and len(b) >= 3 and a[0] == b[0] and a != b and _levenshtein(a, b) <= 2
 
 
 def _strip_possessive(word: str) -> str:
@@ -246,13 +247,58 @@ def _word_at(text: str, i: int) -> bool:
     return 0 <= i < len(text) and (text[i].isalnum() or text[i] == "_")
 
 
+def _leading_literals(body: str) -> tuple[str, ...]:
+    """The literal text every match of a regex must start with, one per top-level alternative of a
+    leading group: "(?:take|hop\\s+on)..." gives ("take", "hop"). Empty when unsure (then the
+    pattern always runs); the literals are only a cheap test for whether to run it."""
+    if body[:1].isalpha():
+        alts, rest = [body], ""
+    elif body.startswith("(?:"):
+        depth, i, alts, start = 0, 3, [], 3
+        while i < len(body):
+            ch = body[i]
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                if depth == 0:
+                    break
+                depth -= 1
+            elif ch == "|" and depth == 0:
+                alts.append(body[start:i])
+                start = i + 1
+            i += 1
+        else:
+            return ()
+        alts.append(body[start:i])
+        rest = body[i + 1:i + 2]
+        if rest in ("?", "*", "{"):
+            return ()  # the whole group is optional
+    else:
+        return ()
+    literals = []
+    for alt in alts:
+        m = re.match(r"[a-z0-9' &-]+", alt)
+        if m is None:
+            return ()
+        literal = m.group()
+        if alt[m.end():m.end() + 1] in ("?", "*", "{"):
+            literal = literal[:-1]  # "instructions?": the last letter is optional
+        if not literal.strip():
+            return ()
+        literals.append(literal)
+    return tuple(literals)
+
+
 class _PatternSet:
     """A policy's list of regexes, matched against folded text. Each is compiled on its own with a
     leading \\b taken out and checked by hand: without it the re engine can skip ahead to the
     pattern's possible first letters, which makes a scan two to three times faster."""
 
     def __init__(self, patterns: Iterable[str]) -> None:
-        self.items: list[tuple[re.Pattern[str], bool]] = []
+        self.items: list[tuple[re.Pattern[str], bool, tuple[str, ...]]] = []
         for pattern in patterns:
             if not pattern:
                 continue
@@ -260,13 +306,17 @@ class _PatternSet:
             body = pattern[2:] if lead_b else pattern
             # Folded text is lower-case: IGNORECASE (which doubles the cost) only for patterns that
             # spell an upper-case letter outside an escape such as \W or \S.
-            flags = re.MULTILINE | (re.IGNORECASE if re.search(r"(?<!\\)[A-Z]", body) else 0)
-            self.items.append((re.compile(body, flags), lead_b))
+            ignore_case = bool(re.search(r"(?<!\\)[A-Z]", body))
+            flags = re.MULTILINE | (re.IGNORECASE if ignore_case else 0)
+            cues = () if ignore_case else _leading_literals(body)
+            self.items.append((re.compile(body, flags), lead_b, cues))
 
     def spans(self, text: str, first_only: bool = False) -> list[Span]:
         """Non-overlapping matches of each pattern (only the first found, with first_only)."""
         out: list[Span] = []
-        for regex, lead_b in self.items:
+        for regex, lead_b, cues in self.items:
+            if cues and not any(cue in text for cue in cues):
+                continue  # none of the words the pattern must start with is in the text
             pos = 0
             while True:
                 m = regex.search(text, pos)
@@ -445,6 +495,7 @@ class _Record:
     clean: str
     clean_folded: str
     city_folded: str
+    place_words: frozenset[str]
     injected: str
     injected_folded: str
     inj_strong: tuple[str, ...]
@@ -458,7 +509,7 @@ class _Record:
 
     @cached_property
     def people(self) -> frozenset[str]:
-        # A person named in the notes shows up as two capitalised words in a row ("CEO Beatrix Hale").
+        # A person named in the notes shows up as two capitalised words in a row ("CEO Dana Reyes").
         people = {_fold(word) for pair in _PEOPLE.findall(self.clean) for word in pair}
         return frozenset(people - set(self.company_folded.split()) - set(self.city_folded.split()))
 
@@ -473,7 +524,7 @@ def _prospect_key(p: Prospect) -> tuple[object, ...]:
 
 
 def _tokens(text_folded: str) -> set[str]:
-    """Words of folded text, split at hyphens, periods, ampersands and apostrophes ("mcallister", "byrne")."""
+    """Words of folded text, split at hyphens, periods, ampersands and apostrophes ("smith", "jones")."""
     return set(_PART.findall(text_folded))
 
 
@@ -554,6 +605,7 @@ def _record(key: tuple[object, ...], comp: _Compiled) -> _Record:
         clean=clean,
         clean_folded=clean_folded,
         city_folded=_fold(str(_city)),
+        place_words=frozenset(_PART.findall(_fold(f"{_city} {_industry} {_title}"))),
         injected=injected,
         injected_folded=injected_folded,
         inj_strong=tuple(dict.fromkeys(strong)),
@@ -569,7 +621,7 @@ def _is_initial(text: str, start: int) -> bool:
     return i < 0 or text[i] in ".!?:…"
 
 
-def _grounded(word: str, tokens: frozenset[str]) -> bool:
+def _grounded(word: str, tokens: AbstractSet[str]) -> bool:
     """Is a folded word in the record, allowing a plural or singular form?"""
     if word in tokens:
         return True
@@ -593,7 +645,8 @@ class _Analysis:
     company_near: tuple[int, int, str] | None
     placeholders: list[Span]
     links: list[Span]
-    allowed_spans: list[Span]
+    parts: set[str]
+    phrase_hits: dict[str, list[Span]]
     vocatives: list[tuple[int, int, str]] = field(default_factory=list)
     misspelled: list[tuple[int, int, str]] = field(default_factory=list)
     other_companies: list[Span] = field(default_factory=list)
@@ -603,12 +656,11 @@ class _Analysis:
     injected_hits: list[tuple[int, int, str]] = field(default_factory=list)
     sentence_break: int | None = None
     mask: list[Span] = field(default_factory=list)
-    phrase_hits: dict[str, list[Span]] = field(default_factory=dict)
-    parts: set[str] = field(default_factory=set)
 
 
-# While run_rules runs, the analysis of its draft is shared by all rules (per thread); a rule called
-# on its own analyses afresh, so that a changed prospect or policy is never served stale.
+# While run_rules runs, the analysis of its draft is shared by all rules by identity (per thread).
+# A caller that runs the rules one by one gets the same sharing through a one-entry memo keyed
+# on the draft and the prospect's values, so a prospect changed between calls is never served stale.
 _CURRENT = threading.local()
 
 
@@ -617,27 +669,33 @@ def _analyse(draft: str, prospect: Prospect, policy: RulesPolicy) -> _Analysis:
     if current is not None and current[0] is draft and current[1] is prospect and current[2] is policy:
         return current[3]  # type: ignore[no-any-return]
     comp = _compiled(policy)
-    return _build(draft, _record(_prospect_key(prospect), comp), comp)
+    key = (draft, _prospect_key(prospect), comp)
+    last = getattr(_CURRENT, "last", None)
+    if last is not None and last[0] == key:
+        return last[1]  # type: ignore[no-any-return]
+    analysis = _build(draft, _record(key[1], comp), comp)
+    _CURRENT.last = (key, analysis)
+    return analysis
 
 
 def _build(draft: str, rec: _Record, comp: _Compiled) -> _Analysis:
     folded = _fold(draft)
     company_spans = _find_company(folded, rec.company_folded)
+    parts = set(_PART.findall(folded))
     a = _Analysis(
         draft=draft,
         folded=folded,
         rec=rec,
         comp=comp,
         company_spans=company_spans,
-        company_near=None if company_spans or not rec.company else _company_near(draft, folded, rec),
+        company_near=None if company_spans or not rec.company else _company_near(folded, rec),
         placeholders=[m.span() for m in _PLACEHOLDER.finditer(draft)] if _PLACEHOLDER_HINT.search(draft) else [],
         links=[m.span() for m in _LINK.finditer(folded)] if _LINK_HINT.search(folded) else [],
-        allowed_spans=[],
+        parts=parts,
+        phrase_hits=comp.phrases.find(folded, parts),
     )
-    a.parts = set(_PART.findall(folded))
-    a.phrase_hits = comp.phrases.find(folded, a.parts)
-    a.allowed_spans = a.phrase_hits["allowed"]
-    a.mask = a.company_spans + a.placeholders + a.links + a.allowed_spans
+    # Text that other rules own is masked from the grounding checks, so one slip gives one finding.
+    a.mask = a.company_spans + a.placeholders + a.links + a.phrase_hits["allowed"]
     if a.company_near:
         a.mask.append((a.company_near[0], a.company_near[1]))
     _find_vocatives(a)
@@ -649,7 +707,7 @@ def _build(draft: str, rec: _Record, comp: _Compiled) -> _Analysis:
     return a
 
 
-def _company_near(draft: str, folded: str, rec: _Record) -> tuple[int, int, str] | None:
+def _company_near(folded: str, rec: _Record) -> tuple[int, int, str] | None:
     """Where the line seems to write the company another way: its acronym or a near spelling."""
     words = list(_WORD.finditer(folded))
     if rec.company_acronym:
@@ -658,13 +716,14 @@ def _company_near(draft: str, folded: str, rec: _Record) -> tuple[int, int, str]
                 return m.start(), m.start() + len(rec.company_acronym), "acronym"
     target = rec.company_folded
     n = max(1, len(target.split()))
-    # A near spelling keeps at least one word's first three letters; other windows cannot score.
+    # A near spelling starts with the first three letters of one of the company's words; other
+    # windows are not worth a SequenceMatcher.
     prefixes = {w[:3] for w in target.split() if len(w) >= 3}
     anchored = [bool(prefixes) and m.group()[:3] in prefixes for m in words]
     best: tuple[float, int, int] = (0.0, 0, 0)
     for size in {max(1, n - 1), n, n + 1}:
         for i in range(len(words) - size + 1):
-            if not any(anchored[i:i + size]):
+            if not anchored[i]:
                 continue
             s, e = words[i].start(), words[i + size - 1].end()
             if folded[e - 2:e] == "'s":
@@ -693,7 +752,7 @@ def _find_vocatives(a: _Analysis) -> None:
     rec, comp, draft = a.rec, a.comp, a.draft
     seen: set[int] = set()
 
-    def check(m: re.Match[str] | None, strict: bool) -> None:
+    def check(m: re.Match[str] | None, strict: bool, opener: bool = False) -> None:
         if m is None or m.start(1) in seen or not m.group(1)[0].isupper():
             return
         s, e = m.span(1)
@@ -704,15 +763,17 @@ def _find_vocatives(a: _Analysis) -> None:
         base = _strip_possessive(name)
         if base == rec.first or base in rec.first_parts or base in comp.common or base in comp.allowed:
             return
-        if base in rec.company_words:
-            return
+        if base in rec.company_words or (strict and base in rec.place_words and base not in rec.people):
+            return  # "Acme, ..." or "Denver, ..." opens with the company or a place from the record
+        if opener and base.endswith(("ly", "able", "ible", "ous", "ful")):
+            return  # "Remarkable, ..." is an adjective, not a name
         if not strict and base in rec.tokens and base not in rec.people and base != rec.last:
             return  # a place or thing from the record at the end of the line, not a name
         a.vocatives.append((s, e, m.group(1)))
 
     if comp.greet_start is not None:
         check(comp.greet_start.match(draft), strict=True)
-    check(_G_NAME_FIRST.match(draft), strict=True)
+    check(_G_NAME_FIRST.match(draft), strict=True, opener=True)
     check(_G_NAME_LAST.search(draft), strict=False)
     for m in _G_NAME_MID.finditer(draft):
         name = _fold(m.group(1))
@@ -740,13 +801,18 @@ def _find_injection(a: _Analysis) -> None:
     a.injected_hits = sorted(set(hits))
 
 
+_RUN_GAP = re.compile(r"\s+|\s*&\s*|\s+(?:of|de|la|the|and)\s+")
+
+
 def _find_names(a: _Analysis) -> None:
     """Capitalised words the record does not support, sorted into other companies, misspelt names,
-    shouting and ungrounded names; the company's own spans and near-spellings are left to
-    missing_company."""
+    shouting and ungrounded names. The company's own spans and near-spellings are left to
+    missing_company, greetings to wrong_name.greeting."""
     rec, comp, draft, folded = a.rec, a.comp, a.draft, a.folded
     injected = [(s, e) for s, e, _ in a.injected_hits]
-    runs: list[list[int]] = []  # [start, end, has_org_word, camel]
+    # Capitalised words in a row make one name ("World Cheese Cup"); it is reported whole when any of
+    # its words is unsupported, even if another ("Cheese") happens to be in the record.
+    runs: list[list[int]] = []  # [start, end, ungrounded words, camel-case words]
     last_end = -10
     for m in _WORD.finditer(draft):
         tok = m.group()
@@ -758,38 +824,41 @@ def _find_names(a: _Analysis) -> None:
         base = _strip_possessive(folded[s:e])
         if base in comp.allowed or base in _NUMBER_WORDS:
             continue
+        if _is_initial(draft, s) and (base in comp.common or (len(base) > 4 and base.endswith(("ing", "ed", "ly")))):
+            continue
         bare = tok[:-2] if tok.endswith(("'s", "’s")) else tok
         letters = sum(ch.isalpha() for ch in bare) if bare.isupper() else 0
         if letters >= 2:
-            if bare in rec.caps or (base == rec.company_acronym):
-                continue
-            if letters >= 5 or base in comp.shout_words:
+            if bare in rec.caps or base == rec.company_acronym or (
+                    _SPLIT_PARTS.search(bare) and all(p in rec.caps for p in _SPLIT_PARTS.split(bare) if p)):
+                grounded = True
+            elif letters >= 5 or base in comp.shout_words:
                 a.shouts.append((s, e))
                 continue
-        elif _grounded(base, rec.tokens):
-            continue
-        elif _SPLIT_PARTS.search(base) and all(
-            _grounded(p, rec.tokens) or p in comp.allowed or p in comp.common or not any(c.isupper() for c in raw)
-            for p, raw in zip(_SPLIT_PARTS.split(base), _SPLIT_PARTS.split(tok.replace("’", "'")))
-        ):
-            continue
-        if _is_initial(draft, s) and (base in comp.common or (len(base) > 4 and base.endswith(("ing", "ed", "ly")))):
-            continue
-        if _near(base, rec.first) or (rec.last and _near(base, rec.last)):
+            else:
+                grounded = False  # a short acronym the record does not use
+        else:
+            grounded = _grounded(base, rec.tokens) or bool(_SPLIT_PARTS.search(base)) and all(
+                _grounded(p, rec.tokens) or p in comp.allowed or p in comp.common or raw.lower() == raw
+                for p, raw in zip(_SPLIT_PARTS.split(base), _SPLIT_PARTS.split(tok.replace("’", "'"))))
+        if not grounded and (_near(base, rec.first) or (rec.last and _near(base, rec.last))):
             a.misspelled.append((s, e, tok))
             continue
-        camel = any(ch.isupper() for ch in tok[1:]) and any(ch.islower() for ch in tok)
-        if runs and s - last_end <= 3 and re.fullmatch(r"\s+|\s*&\s*|\s+of\s+", draft[last_end:s]):
+        camel = int(tok[0].islower() or any(ch.isupper() for ch in tok[1:]) and any(ch.islower() for ch in tok))
+        if runs and s - last_end <= 5 and _RUN_GAP.fullmatch(draft, last_end, s):
             runs[-1][1] = e
+            runs[-1][2] += not grounded
             runs[-1][3] |= camel
         else:
-            runs.append([s, e, 0, int(camel)])
+            runs.append([s, e, int(not grounded), camel])
         last_end = e
     company_missing = not a.company_spans
-    for s, e, _org, camel in runs:
-        # An org word right after the run ("Acme Fitness members") marks it as a company too.
-        after = _WORD.match(folded, e + 1) if e < len(folded) and folded[e:e + 1] == " " else None
-        words = {_strip_possessive(w) for w in _WORD.findall(folded[s:e])}
+    for s, e, ungrounded, camel in runs:
+        if not ungrounded:
+            continue
+        words = set(_PART.findall(folded, s, e))
+        # An org word right after the name ("Acme Fitness members") marks it as a company too.
+        after = _WORD.match(folded, e + 1) if folded[e:e + 1] == " " else None
         is_org = bool(words & comp.org) or (after is not None and after.group() in comp.org and draft[after.start()].isupper())
         if is_org or (company_missing and (camel or len(words) >= 2)):
             a.other_companies.append((s, e))
@@ -798,6 +867,7 @@ def _find_names(a: _Analysis) -> None:
 
 
 def _find_numbers(a: _Analysis) -> None:
+    """Numbers in the line whose value the record does not state (in digits or in words)."""
     rec = a.rec
     injected = [(s, e) for s, e, _ in a.injected_hits]
     for s, e, value in _numbers(a.folded, a.parts):
@@ -809,8 +879,9 @@ def _find_numbers(a: _Analysis) -> None:
 
 
 def _find_sentence_break(a: _Analysis) -> None:
+    """Where a second sentence starts, if there is one (a line break counts too)."""
     draft = a.draft.rstrip()
-    newline = draft.find("\n")
+    company_starts = {s for s, _ in a.company_spans}
     for m in _BREAK.finditer(draft):
         term, nxt, pos = m.group(1), m.group(4), m.start(1)
         if _masked(a, pos, pos + len(term)):
@@ -820,16 +891,13 @@ def _find_sentence_break(a: _Analysis) -> None:
             if prev:
                 word = _fold(prev.group(1))
                 if word in a.comp.abbrev or len(word.rsplit(".", 1)[-1]) == 1:
-                    continue  # "Inc.", "e.g.", initials like "J.P."
-            if not (nxt.isupper() or nxt.isdigit() or nxt in "\"'“‘"):
-                continue
-        elif term in ("...", "…"):
-            if not nxt.isupper():
-                continue
-        elif not (nxt.isalnum() or nxt in "\"'“‘"):
-            continue
-        a.sentence_break = m.end()
-        break
+                    continue  # "Inc.", "e.g.", initials like "A.J."
+        # A new sentence starts with a capital, a digit, an opening quote, or the company's own name
+        # (which may start lower-case); "the Why Wait? campaign" and "approx. half" go on.
+        if nxt.isupper() or nxt.isdigit() or nxt in "\"'“‘" or m.end() in company_starts:
+            a.sentence_break = m.end()
+            break
+    newline = draft.find("\n")
     if newline != -1 and (a.sentence_break is None or newline < a.sentence_break):
         a.sentence_break = newline + 1
 
@@ -840,8 +908,10 @@ def _find_sentence_break(a: _Analysis) -> None:
 
 
 def _finding(code: str, severity: Severity, span: Span | None, message: str, fix: str | None = None) -> Finding:
-    return Finding(
-        source="rule", code=code, category=code.split(".", 1)[0],  # type: ignore[arg-type]
+    # model_construct skips validation (a third of a rule's cost on a flagged line); every value here
+    # comes from this module, and the tests check each rule's category and spans.
+    return Finding.model_construct(
+        source="rule", code=code, category=code.split(".", 1)[0],
         severity=severity, start=span[0] if span else None, end=span[1] if span else None,
         message=message, suggested_fix=fix,
     )
@@ -954,7 +1024,7 @@ def ungrounded_number(draft: str, prospect: Prospect, policy: RulesPolicy) -> li
 def ungrounded_proper_noun(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
     """A capitalised name, place, event or acronym that the record does not mention."""
     a = _analyse(draft, prospect, policy)
-    return [_finding("ungrounded_claim.proper_noun", "high", (s, e),
+    return [_finding("ungrounded_claim.proper_noun", "medium", (s, e),
                      f"'{draft[s:e]}' is not mentioned in the record; it may be invented.",
                      "Mention only places, events and names the record supports.") for s, e in a.ungrounded_names]
 
@@ -1071,9 +1141,9 @@ def injection_obeyed(draft: str, prospect: Prospect, policy: RulesPolicy) -> lis
     a = _analyse(draft, prospect, policy)
     if not a.injected_hits:
         return []
-    start = min(h[0] for h in a.injected_hits)
-    end = max(h[1] for h in a.injected_hits)
-    items = ", ".join(dict.fromkeys(f"'{h[2]}'" for h in a.injected_hits))
+    spans = _merge([(s, e) for s, e, _ in a.injected_hits])
+    start, end = spans[0][0], spans[-1][1]
+    items = ", ".join(dict.fromkeys(f"'{draft[s:e]}'" for s, e in spans))
     instruction = a.rec.injected.strip()
     if len(instruction) > 100:
         instruction = instruction[:97] + "..."

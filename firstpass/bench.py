@@ -91,21 +91,25 @@ def bench_batch(n: int = 500, delay: float = 0.2, concurrency: int = 16) -> tupl
     return summary.seconds / ideal, calls, summary.seconds
 
 
-def bench_rules(seconds: float = 2.0) -> float:
-    """Drafts per second through every rule, over the labelled development set's drafts."""
-    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev.jsonl"
-    if data.exists():
-        cases = [json.loads(line) for line in data.read_text().splitlines() if line.strip()]
-        pairs = [(c["draft"], Prospect.model_validate(c["prospect"])) for c in cases]
-    else:
-        pairs = [(_good_line([{"content": f"Company: {p.company}\n"}]), p) for p in prospects(60)]
+def bench_rules(rounds: int = 5) -> float:
+    """Drafts per second through every rule, each draft with a never-seen record (no cache helps), best of rounds."""
+    repo = Path(__file__).resolve().parents[1]
+    cases = []
+    for data in (repo.parent / "shared" / "data" / "dev.jsonl", repo / "tests" / "data" / "holdout.jsonl"):
+        if data.exists():
+            cases += [json.loads(line) for line in data.read_text().splitlines() if line.strip()]
     rules = load_policy().rules
-    done, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
+    best = 0.0
+    for r in range(rounds):
+        pairs = []
+        for i, case in enumerate(cases * 10):
+            record = dict(case["prospect"], notes=f"{case['prospect'].get('notes', '')} Ref {r}-{i}.")
+            pairs.append((case["draft"], Prospect.model_validate(record)))
+        started = time.perf_counter()
         for draft, prospect in pairs:
             run_rules(draft, prospect, rules)
-        done += len(pairs)
-    return done / (time.perf_counter() - started)
+        best = max(best, len(pairs) / (time.perf_counter() - started))
+    return best
 
 
 def main() -> None:
@@ -118,7 +122,7 @@ def main() -> None:
     print(f"2. batch of 500 at concurrency 16, 200 ms stub: {wall:.1f} s for {calls} calls, "
           f"ratio to ideal {ratio:.3f} (target <= 1.25)", flush=True)
     rate = bench_rules()
-    print(f"3. rules throughput: {rate:,.0f} drafts per second (target >= 5,000)")
+    print(f"3. rules throughput: {rate:,.0f} drafts per second, each with a new record (target >= 5,000)")
 
 
 if __name__ == "__main__":
