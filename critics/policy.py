@@ -23,6 +23,7 @@ class RulesPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_length: int = Field(gt=0, description="Longest allowed first line, in characters.")
+    claim_terms: list[str] = Field(default_factory=list, description="Claim words (award, keynote, record, ...) that need support from the record.")
     pricing_terms: list[str] = Field(description="Words and phrases that talk about price, discounts or free offers.")
     spam_terms: list[str] = Field(description="Hype and spam phrases.")
     tone_terms: list[str] = Field(description="Rude, overly familiar, creepy, sarcastic or pushy phrases.")

@@ -447,6 +447,7 @@ def _compile(policy: RulesPolicy) -> _Compiled:
         phrases=_Phrases({
             "pricing": policy.pricing_terms, "pricing_excl": policy.pricing_exclusions, "spam": policy.spam_terms,
             "tone": policy.tone_terms, "leak": policy.leak_terms, "allowed": allowed_multi,
+            "claim": policy.claim_terms,
         }),
         pricing_pat=_PatternSet(policy.pricing_patterns),
         spam_pat=_PatternSet(policy.spam_patterns),
@@ -1027,6 +1028,15 @@ def ungrounded_proper_noun(draft: str, prospect: Prospect, policy: RulesPolicy) 
     return [_finding("ungrounded_claim.proper_noun", "medium", (s, e),
                      f"'{draft[s:e]}' is not mentioned in the record; it may be invented.",
                      "Mention only places, events and names the record supports.") for s, e in a.ungrounded_names]
+
+
+@rule("ungrounded_claim.term")
+def ungrounded_claim_term(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """A claim word (award, keynote, record, acquisition, ...) that the record does not support."""
+    a = _analyse(draft, prospect, policy)
+    return [_finding("ungrounded_claim.term", "medium", span,
+                     f"'{draft[span[0]:span[1]]}' is a specific claim the record does not support.",
+                     "Claim only what the record states.") for span in _merge(_term_hits(a, "claim"))]
 
 
 @rule("pricing")

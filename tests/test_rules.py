@@ -471,6 +471,21 @@ def _check_targets(path: Path, policy: RulesPolicy) -> None:
     assert score.good_passed >= 0.90, f"good lines flagged: {flagged_good}"
 
 
+@pytest.mark.parametrize("notes,draft,offending", [
+    ("Opened a new high-speed chairlift.", "The award-winning chairlift at Whitecap Peak Ski Resort is a treat.", "award-winning"),
+    ("Leonie was interviewed on a ski podcast.", "Your keynote on lift lines stuck with me, and Whitecap Peak Ski Resort is one to watch.", "keynote"),
+])
+def test_ungrounded_claim_term_fires(policy: RulesPolicy, notes: str, draft: str, offending: str) -> None:
+    hits = found(draft, prospect(notes=notes), policy, "ungrounded_claim.term")
+    assert texts(draft, hits) == [offending]
+
+
+def test_ungrounded_claim_term_near_miss_when_the_record_says_it(policy: RulesPolicy) -> None:
+    p = prospect(notes="Won a regional safety award. Leonie gave the keynote at a ski-industry summit.")
+    draft = "Leonie, the safety award and your keynote make Whitecap Peak Ski Resort one to watch."
+    assert found(draft, p, policy, "ungrounded_claim.term") == []
+
+
 @pytest.mark.skipif(not DEV_PATH.exists(), reason=f"{DEV_PATH} not present")
 def test_dev_set_targets(policy: RulesPolicy) -> None:
     _check_targets(DEV_PATH, policy)
