@@ -33,13 +33,15 @@ browser:
 
 demo: install
 	$(VENV)/bin/firstpass demo
+	$(VENV)/bin/firstpass review --no-auth --run demo
 
 test: install-dev
 	@$(PY) -m pytest -q -rs; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
 
-bench: install
+bench: install-dev
 	$(PY) -m firstpass.bench
+	$(PY) -m ui.bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info

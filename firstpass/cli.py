@@ -68,7 +68,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\ninterrupted: run the same command again to continue run {run!r}")
         return 130
     if counts.get("review"):
-        print(f"\nreview: firstpass items --run {run} --status review; firstpass decide ITEM approve|edit|reject|regenerate")
+        print(f"\nreview in the panel: firstpass review --run {run}   (first: firstpass reviewer add NAME,"
+              " or --no-auth on this machine)")
+        print(f"or here: firstpass items --run {run} --status review; firstpass decide ITEM approve|edit|reject|regenerate")
     if summary.failed:
         print("failed items are retried when you run the same command again")
     return 0
@@ -215,6 +217,108 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_run(ns)
 
 
+# review panel, reviewer accounts, export ---------------------------------------------------------------
+
+def cmd_review(args: argparse.Namespace) -> int:
+    """Start the Gradio review panel (reviewers log in unless --no-auth on a loopback address)."""
+    from firstpass.accounts import has_reviewers
+    from firstpass.session import open_app, open_models
+    from ui.app import build_panel, is_loopback, launch_panel
+
+    if args.no_auth and not is_loopback(args.host):
+        _err(f"--no-auth is allowed only on a loopback address (127.0.0.1, ::1, localhost), not {args.host}")
+        return EXIT_USAGE
+    if args.lease <= 0:
+        _err("--lease must be a positive number of seconds")
+        return EXIT_USAGE
+    settings = load_settings()
+    store = _open_store()
+    try:
+        if not args.no_auth and not has_reviewers(store):
+            _err("no reviewer accounts yet: add one with `firstpass reviewer add NAME` "
+                 "(or, on this machine only, start with `firstpass review --no-auth`)")
+            return EXIT_USAGE
+        if args.run and args.run not in store.runs():
+            _err(f"there is no run {args.run!r} (runs: {', '.join(store.runs()) or 'none yet'})")
+            return EXIT_USAGE
+    finally:
+        store.close()
+    # The models start lazily: the embedded server comes up on the first regenerate, not before.
+    with open_models(settings) as models, open_app(settings, models, policy=_policy(args)) as app:
+        panel = build_panel(app, reviewer=args.reviewer, run=args.run, lease=args.lease)
+        print(f"firstpass review panel on http://{args.host}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
+        try:
+            launch_panel(panel, app.store, host=args.host, port=args.port, auth=not args.no_auth, block=True)
+        except OSError as exc:
+            _err(f"cannot listen on {args.host}:{args.port}: {exc}")
+            return 1
+    return 0
+
+
+def _read_password(name: str) -> str | None:
+    if not sys.stdin.isatty():
+        # Scripts and tests pipe the password in: the first line of standard input.
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(f"password for {name}: ")
+    if getpass.getpass("again: ") != first:
+        _err("the passwords do not match; nothing changed")
+        return None
+    return first
+
+
+def cmd_reviewer(args: argparse.Namespace) -> int:
+    """Add, list or remove the reviewer accounts that may log in to the panel."""
+    import time
+
+    from firstpass.accounts import AccountError, add_reviewer, check_name, list_reviewers, remove_reviewer
+
+    store = _open_store()
+    try:
+        if args.reviewer_command == "list":
+            names = list_reviewers(store)
+            if not names:
+                print("no reviewer accounts; add one with `firstpass reviewer add NAME`")
+            for r in names:
+                print(f"{r.name}\tadded {time.strftime('%Y-%m-%d %H:%M', time.localtime(r.created_at))}")
+            return 0
+        if args.reviewer_command == "remove":
+            if not remove_reviewer(store, args.name):
+                _err(f"there is no reviewer {args.name!r}")
+                return 1
+            print(f"removed reviewer {args.name} (their past decisions stay in the audit log)")
+            return 0
+        try:
+            check_name(args.name)
+            password = _read_password(args.name)
+            if password is None:
+                return 1
+            add_reviewer(store, args.name, password, replace=args.replace)
+        except AccountError as exc:
+            _err(str(exc))
+            return EXIT_USAGE
+        print(f"{'updated' if args.replace else 'added'} reviewer {args.name}")
+        return 0
+    finally:
+        store.close()
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a run's approved first lines, with the original CSV columns, for a sequencer."""
+    from firstpass.export import ExportError, export_run
+
+    store = _open_store()
+    try:
+        counts = export_run(store, args.run, args.out)
+    except ExportError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    finally:
+        store.close()
+    print(f"exported {counts.approved} approved line(s) from run {args.run!r} to {counts.path}")
+    print(f"left out: {counts.rejected} rejected, {counts.undecided} not yet decided")
+    return 0
+
+
 # parser ----------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -263,6 +367,31 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--concurrency", type=int, default=2)
     m.add_argument("--limit", type=int)
     m.set_defaults(func=cmd_demo)
+
+    v = sub.add_parser("review", help="start the review panel in the browser")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    v.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    v.add_argument("--no-auth", action="store_true", help="no login (loopback addresses only)")
+    v.add_argument("--reviewer", default=_default_reviewer(), help="who decides under --no-auth (default: the OS user)")
+    v.add_argument("--run", help="open the queue filtered to this run")
+    v.add_argument("--lease", type=float, default=300.0, help="seconds an opened item stays claimed (default 300)")
+    v.add_argument("--policy", help="policy TOML overlaying the defaults")
+    v.set_defaults(func=cmd_review)
+
+    a = sub.add_parser("reviewer", help="manage the reviewer accounts that may log in to the panel")
+    asub = a.add_subparsers(dest="reviewer_command", required=True)
+    add = asub.add_parser("add", help="add a reviewer (asks for a password; reads it from stdin when piped)")
+    add.add_argument("name")
+    add.add_argument("--replace", action="store_true", help="set a new password for an existing reviewer")
+    asub.add_parser("list", help="list reviewers")
+    rm = asub.add_parser("remove", help="remove a reviewer")
+    rm.add_argument("name")
+    a.set_defaults(func=cmd_reviewer)
+
+    x = sub.add_parser("export", help="write a run's approved lines as CSV for a sequencer")
+    x.add_argument("--run", required=True, help="the run to export")
+    x.add_argument("--out", required=True, help="CSV file to write, e.g. approved.csv")
+    x.set_defaults(func=cmd_export)
     return p
 
 

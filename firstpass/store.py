@@ -220,8 +220,8 @@ class Store:
         # The review queue reads the few auto-approved lines still waiting for their audit; a partial index
         # keeps that cheap however many auto-approved items a database holds. Created here, not in SCHEMA,
         # because an old database only has audited_at once the ALTER above has run.
-        self.conn.execute("CREATE INDEX IF NOT EXISTS items_audit_pending ON items (run)"
-                          " WHERE status = 'auto_approved' AND audit_sample = 1 AND audited_at IS NULL")
+        self.conn.execute("CREATE INDEX IF NOT EXISTS items_audit_queue ON items (status, audit_sample, audited_at)"
+                          " WHERE audit_sample = 1 AND audited_at IS NULL")
         item_cols = {r["name"] for r in self.conn.execute("PRAGMA table_info(items)")}
         if "ai_line" not in item_cols:
             self.conn.execute("ALTER TABLE items ADD COLUMN ai_line TEXT")

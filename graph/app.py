@@ -14,9 +14,11 @@ from langgraph.types import Command
 
 from critics.findings import Finding
 from critics.policy import Policy
+from firstpass import reviewqueue
 from firstpass.store import AuditEntry, Item, Store, connect
 from graph.builder import build_graph
 from graph.human import Decision
+from graph.nodes import safe_rules
 from graph.state import Context
 
 
@@ -34,6 +36,14 @@ class Firstpass:
         self.saver = SqliteSaver(connect(store.path))
         self.saver.setup()
         self.graph = build_graph(self.saver)
+        self.recover()
+
+    def recover(self) -> int:
+        """Return items left mid-decision by a crash to wherever their thread stands (usually the queue)."""
+        stale = [i for i in self.store.items(status="deciding") if (i.claim_expires or 0) < time.time()]
+        for item in stale:
+            self.process(item)
+        return len(stale)
 
     @property
     def policy(self) -> Policy:
@@ -106,6 +116,54 @@ class Firstpass:
         updated = self._save(item_id, out, "__interrupt__" in out)
         self._record(item, updated, decision, out.get("decision") or {})
         return updated
+
+    def audit(self, item_id: int, decision: Decision) -> Item:
+        """Record a reviewer's verdict on an auto-approved line sampled for audit; its finished thread is not resumed.
+
+        approve keeps the line; edit replaces the final line (status approved); reject takes the line out (status
+        rejected). Regenerate is refused: the line may already have been sent. Edits and rejects become eval cases.
+        """
+        try:
+            item = self.store.item(item_id)
+        except KeyError as exc:
+            raise DecisionError(f"there is no item {item_id}") from exc
+        if decision.action == "regenerate":
+            raise DecisionError(f"item {item_id} was auto-approved and its thread has finished, so it cannot be "
+                                "regenerated; approve, edit or reject it")
+        status, final = item.status, item.final_line
+        if decision.action == "edit":
+            final = (decision.line or "").strip()
+            still = safe_rules(final, item.prospect, self.context)
+            if still and not decision.force:
+                codes = ", ".join(sorted({f.code for f in still}))
+                raise DecisionError(f"rules still fire on the edited line ({codes}); nothing changed")
+            status = "approved"
+        elif decision.action == "reject":
+            status, final = "rejected", None
+        if not reviewqueue.finish_audit(self.store, item_id, decision.reviewer, status, final):
+            raise DecisionError(self._why_not_auditable(item_id))
+        after = self.store.item(item_id)
+        entry = AuditEntry(
+            item_id=item.id, run=item.run, reviewer=decision.reviewer, action=decision.action,
+            original_line=item.ai_line or item.draft, final_line=after.final_line, categories=list(decision.categories),
+            note=decision.note, findings=item.findings, confidence=item.confidence, prompt_version=item.prompt_version,
+            drafter_model=item.drafter_model, critic_model=item.critic_model, duration_ms=decision.duration_ms,
+            status_after=after.status,
+        )
+        audit_id = self.store.append_audit(entry)
+        if decision.action != "approve":
+            # The gate let this line through and a human disagreed: exactly the case the evals need.
+            self.store.add_eval_case(audit_id, entry, item.prospect, verdict=decision.action)
+        return after
+
+    def _why_not_auditable(self, item_id: int) -> str:
+        item = self.store.item(item_id)
+        if item.audited_at is not None:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(item.audited_at))
+            return f"item {item_id} was already audited by {item.audited_by} at {when}; nothing changed"
+        if item.audit_pending and item.claimed_by:
+            return f"item {item_id} is being audited by {item.claimed_by} right now; nothing changed"
+        return f"item {item_id} is {item.status}, not waiting for an audit; nothing changed"
 
     def _why_not_pending(self, item_id: int) -> str:
         item = self.store.item(item_id)

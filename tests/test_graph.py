@@ -264,3 +264,12 @@ def test_every_model_call_is_logged(make_app: AppFactory) -> None:
     rows = app.store.query("SELECT role, model, response FROM llm_calls ORDER BY id")
     assert [(r["role"], r["model"]) for r in rows] == [("drafter", "fake-drafter"), ("critic", "fake-critic")]
     assert "Harbor 1 Freight" in rows[0]["response"]
+
+
+def test_decision_interrupted_by_a_crash_returns_to_the_queue(make_app: AppFactory) -> None:
+    app, item_id = flagged_item(make_app)
+    assert app.store.begin_decision(item_id, "ana")  # ... and the process died here
+    app.store.save_result(item_id, claim_expires=0)  # its lease has run out
+    fresh = make_app()
+    assert fresh.item(item_id).status == "review"
+    assert fresh.decide(item_id, Decision(action="approve", reviewer="ben")).status == "approved"

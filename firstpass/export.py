@@ -1,0 +1,66 @@
+"""Export a run's approved first lines as CSV for a sequencer: the original columns plus the line."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from firstpass.prospect import STANDARD_FIELDS
+from firstpass.store import Store
+
+LINE_COLUMN = "first_line"
+APPROVED = ("approved", "auto_approved")
+
+
+class ExportError(ValueError):
+    """A run that cannot be exported (unknown name); the message says which runs exist."""
+
+
+@dataclass(frozen=True)
+class ExportCounts:
+    """What an export wrote and what it left out."""
+
+    approved: int
+    rejected: int
+    undecided: int
+    path: Path
+
+
+def _line_column(headers: list[str]) -> str:
+    # A CSV that already has a first_line column keeps it untouched; ours gets a name of its own.
+    name, n = LINE_COLUMN, 1
+    while name in headers:
+        n += 1
+        name = f"{LINE_COLUMN}_{n}"
+    return name
+
+
+def export_run(store: Store, run: str, out_path: Path | str) -> ExportCounts:
+    """Write the run's approved items (original columns in file order, then the first line); rejected ones are counted."""
+    if run not in store.runs():
+        known = ", ".join(store.runs()) or "none yet"
+        raise ExportError(f"there is no run {run!r} (runs: {known})")
+    items = sorted(store.items(run=run), key=lambda i: (i.row if i.row is not None else 1 << 62, i.id))
+    headers = store.run_headers(run)
+    if not headers:
+        # Items added without a CSV (tests, benchmarks) carry their prospect fields instead.
+        headers = list(dict.fromkeys(k for i in items for k in i.original)) or ["id", *STANDARD_FIELDS]
+    column = _line_column(headers)
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    approved = rejected = undecided = 0
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([*headers, column])
+        for item in items:
+            if item.status == "rejected":
+                rejected += 1
+                continue
+            if item.status not in APPROVED or not item.final_line:
+                undecided += 1
+                continue
+            cells = item.original or {"id": item.prospect.id, **item.prospect.model_dump(include=set(STANDARD_FIELDS))}
+            writer.writerow([*(cells.get(h, "") for h in headers), item.final_line])
+            approved += 1
+    return ExportCounts(approved=approved, rejected=rejected, undecided=undecided, path=out)

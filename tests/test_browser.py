@@ -1,0 +1,316 @@
+"""The review panel in Chromium: login, keyboard decisions, two reviewers, and CSV fields shown as text.
+
+Each test gets its own database and panel (fake models) on a free loopback port. Waits are on DOM states
+(Playwright's expect), never on sleeps.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("playwright.sync_api")
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+from firstpass import accounts, reviewqueue  # noqa: E402
+from graph.app import Firstpass  # noqa: E402
+from graph.human import Decision  # noqa: E402
+from ui.app import build_panel, launch_panel  # noqa: E402
+from ui_support import csv_rows, load_csv, make_app  # noqa: E402
+
+pytestmark = [
+    pytest.mark.browser,
+    # Gradio's queue calls pandas APIs that pandas 3 deprecates; not ours to fix.
+    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated:DeprecationWarning"),
+]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
+TIMEOUT_MS = 15_000
+# Generous for a loaded CI machine; a passing run waits only as long as the page needs.
+expect.set_options(timeout=TIMEOUT_MS)
+
+XSS_NOTES = 'Opened a clinic. <script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
+LINES = {
+    "Acme Dental": "Act now!! Get 50% off at Acme Dental today",
+    "Beta Labs": "Beta Labs has a free trial for new patients.",
+    "Delta Roofing": "Delta Roofing is GUARANTEED to love this",
+}
+# The critic's confidence breaks any tie in the rules' blocking counts: the queue order is Acme, Beta, Delta.
+CONFIDENCES = {"Acme Dental": 0.1, "Beta Labs": 0.3, "Delta Roofing": 0.5}
+ROWS = [
+    ("1", "Amara", "Acme Dental", "Reno", XSS_NOTES),
+    ("2", "Bo", "Beta Labs", "Boise", "Opened a lab."),
+    ("3", "Di", "Delta Roofing", "Tampa", "Won a roofing award."),
+    ("4", "Cy", "Gamma Co", "Tulsa", "Hired a CFO."),
+]
+PASSWORDS = {"alice": "alice-password", "bob": "bob-password"}
+
+
+@dataclass
+class Panel:
+    """A running panel over its own app."""
+
+    app: Firstpass
+    url: str
+
+    def item_id(self, company: str) -> int:
+        """The id of the item for a company."""
+        return next(i.id for i in self.app.store.items() if i.prospect.company == company)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (make browser)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def panel(tmp_path: Path) -> Iterator[Panel]:
+    app = make_app(tmp_path, LINES, confidences=CONFIDENCES)
+    load_csv(app, "demo", csv_rows(ROWS))
+    assert [i.prospect.company for i in app.pending()] == ["Acme Dental", "Beta Labs", "Delta Roofing"]
+    for name, password in PASSWORDS.items():
+        accounts.add_reviewer(app.store, name, password)
+    blocks = build_panel(app)
+    url = launch_panel(blocks, app.store, port=_free_port(), block=False, quiet=True)
+    yield Panel(app, url)
+    blocks.close()
+    app.close()
+
+
+def _page(browser: Browser) -> Page:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.on("dialog", lambda d: pytest.fail(f"a dialog opened: {d.message}"))
+    return page
+
+
+def login(browser: Browser, panel: Panel, name: str, password: str | None = None) -> Page:
+    """Open the panel in a fresh browser context and log in; returns once the first item is on screen."""
+    page = _page(browser)
+    page.goto(panel.url)
+    page.locator("input[type=text]").fill(name)
+    page.locator("input[type=password]").fill(password or PASSWORDS[name])
+    page.get_by_role("button", name="Login").click()
+    expect(page.locator("#fp-draft-text")).to_be_visible()
+    page.wait_for_function("window.__firstpassKeys === true")
+    expect(page.locator("#fp-who")).to_contain_text(f"Reviewing as {name}")
+    return page
+
+
+def draft(page: Page):  # noqa: ANN201 - a Playwright Locator
+    """The draft text on screen."""
+    return page.locator("#fp-draft-text")
+
+
+def test_wrong_password_is_refused(browser: Browser, panel: Panel) -> None:
+    page = _page(browser)
+    page.goto(panel.url)
+    page.locator("input[type=text]").fill("alice")
+    page.locator("input[type=password]").fill("not-her-password")
+    page.get_by_role("button", name="Login").click()
+    expect(page.get_by_text("Incorrect Credentials")).to_be_visible()
+    expect(page.locator("#fp-draft-text")).to_have_count(0)
+    page.context.close()
+
+
+def test_login_and_approve_with_the_keyboard(browser: Browser, panel: Panel) -> None:
+    page = login(browser, panel, "alice")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    expect(page.locator("#fp-left-count")).to_contain_text("3 left")
+    expect(page.locator("#fp-findings li.fp-finding")).not_to_have_count(0)
+    expect(page.locator("#fp-draft-text mark.fp-hl").first).to_be_visible()
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "review-item-view.png"), full_page=True)
+    page.keyboard.press("a")
+    expect(draft(page)).to_have_text(LINES["Beta Labs"])
+    expect(page.locator("#fp-message")).to_contain_text("Approved item")
+    expect(page.locator("#fp-left-count")).to_contain_text("2 left")
+    acme = panel.app.item(panel.item_id("Acme Dental"))
+    assert acme.status == "approved"
+    [row] = panel.app.store.audit_log(acme.id)
+    assert row.reviewer == "alice" and row.action == "approve" and row.duration_ms > 0
+    page.context.close()
+
+
+def test_edit_shows_rules_refire_and_saves(browser: Browser, panel: Panel) -> None:
+    page = login(browser, panel, "alice")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    page.keyboard.press("e")
+    box = page.locator("#fp-edit input")
+    expect(box).to_be_focused()
+    box.fill("")
+    box.press_sequentially("Opening a clinic is a big step for Acme Dental.")
+    expect(page.locator("#fp-check")).to_contain_text("nothing fires")
+    box.press_sequentially(" Free trial!!")
+    expect(page.locator("#fp-check")).to_contain_text("pricing")
+    expect(page.locator("#fp-check")).to_contain_text("Rules still firing")
+    for _ in range(len(" Free trial!!")):
+        box.press("Backspace")
+    expect(page.locator("#fp-check")).to_contain_text("nothing fires")
+    box.press("Enter")
+    expect(draft(page)).to_have_text(LINES["Beta Labs"])
+    expect(page.locator("#fp-message")).to_contain_text("edited line")
+    item = panel.app.item(panel.item_id("Acme Dental"))
+    assert item.status == "approved" and item.final_line == "Opening a clinic is a big step for Acme Dental."
+    assert panel.app.store.eval_cases()[0]["verdict"] == "edit"
+    # Focus left the box, so the next key is a shortcut again.
+    page.keyboard.press("a")
+    expect(draft(page)).to_have_text(LINES["Delta Roofing"])
+    page.context.close()
+
+
+def test_reject_with_a_category(browser: Browser, panel: Panel) -> None:
+    page = login(browser, panel, "alice")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    preselected = page.locator("#fp-reject-cats input:checked")
+    expect(preselected).not_to_have_count(0)
+    # Start from a clean slate, so that the category saved is provably the one chosen here.
+    for name in [box.get_attribute("name") for box in preselected.all()]:
+        page.locator(f'#fp-reject-cats input[name="{name}"]').uncheck()
+    expect(page.locator("#fp-reject-cats input:checked")).to_have_count(0)
+    page.keyboard.press("r")
+    note = page.locator("#fp-reject-note input")
+    expect(note).to_be_focused()
+    note.press("Enter")
+    expect(page.locator("#fp-message")).to_contain_text("category")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])  # nothing decided without a category
+    assert panel.app.item(panel.item_id("Acme Dental")).status == "review"
+    note.fill("pushy")
+    tone = page.locator('#fp-reject-cats input[name="tone"]')
+    tone.check()
+    tone.focus()
+    page.keyboard.press("Enter")  # Enter on a ticked category confirms the reject too
+    expect(draft(page)).to_have_text(LINES["Beta Labs"])
+    expect(page.locator("#fp-message")).to_contain_text("Rejected item")
+    item = panel.app.item(panel.item_id("Acme Dental"))
+    assert item.status == "rejected"
+    [row] = panel.app.store.audit_log(item.id)
+    assert row.categories == ["tone"] and row.note == "pushy" and row.reviewer == "alice"
+    page.context.close()
+
+
+def test_regenerate_with_feedback(browser: Browser, panel: Panel) -> None:
+    page = login(browser, panel, "alice")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    page.keyboard.press("g")
+    feedback = page.locator("#fp-regen-note input")
+    expect(feedback).to_be_focused()
+    feedback.fill("No offers and no hype.")
+    feedback.press("Enter")
+    expect(page.locator("#fp-message")).to_contain_text("Regenerated item")
+    expect(draft(page)).to_have_text(LINES["Beta Labs"])
+    item = panel.app.item(panel.item_id("Acme Dental"))
+    assert item.rounds == 1 and item.draft == "Acme Dental looks like a thoughtful team to follow."
+    assert item.status == "auto_approved"
+    assert "No offers and no hype." in panel.app.context.drafter.inner.calls[-1][-1]["content"]
+    page.context.close()
+
+
+def test_second_reviewer_cannot_take_or_decide_a_claimed_item(browser: Browser, panel: Panel) -> None:
+    alice = login(browser, panel, "alice")
+    expect(draft(alice)).to_have_text(LINES["Acme Dental"])
+    bob = login(browser, panel, "bob")
+    expect(draft(bob)).to_have_text(LINES["Beta Labs"])  # Acme is alice's: bob gets the next one
+    expect(bob.locator("#fp-left-count")).to_contain_text("1 open by other reviewers")
+    store = panel.app.store
+    beta, delta = panel.item_id("Beta Labs"), panel.item_id("Delta Roofing")
+    # Bob's lease on Beta runs out while he looks away, and alice takes it: his decision is refused.
+    reviewqueue.release(store, beta, "bob")
+    assert reviewqueue.claim(store, beta, "alice")
+    bob.keyboard.press("a")
+    expect(bob.locator("#fp-message")).to_contain_text("being decided by alice")
+    expect(draft(bob)).to_have_text(LINES["Delta Roofing"])
+    assert panel.app.item(beta).status == "review" and store.audit_log(beta) == []
+    # Alice decides Delta (say, from a second tab) after bob's lease lapsed: bob's decision is refused too.
+    reviewqueue.release(store, delta, "bob")
+    panel.app.decide(delta, Decision(action="approve", reviewer="alice"))
+    bob.keyboard.press("r")
+    bob.locator("#fp-reject-note input").press("Enter")
+    expect(bob.locator("#fp-message")).to_contain_text("already decided (approve) by alice")
+    assert panel.app.item(delta).status == "approved" and len(store.audit_log(delta)) == 1
+    # Alice's screen is untouched and her own decision goes through.
+    alice.keyboard.press("a")
+    expect(alice.locator("#fp-message")).to_contain_text("Approved item")
+    assert panel.app.item(panel.item_id("Acme Dental")).status == "approved"
+    alice.context.close()
+    bob.context.close()
+
+
+def test_script_in_notes_is_shown_as_text_and_runs_nothing(browser: Browser, panel: Panel) -> None:
+    page = login(browser, panel, "alice")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    notes = page.locator("#fp-record-table tr", has_text="Notes").locator("td")
+    expect(notes).to_have_text(XSS_NOTES)
+    assert page.locator("#fp-record script, #fp-record img").count() == 0
+    assert page.evaluate("window.__xss") is None
+    page.keyboard.press("s")  # re-render with another item and back: still nothing runs
+    expect(draft(page)).to_have_text(LINES["Beta Labs"])
+    assert page.evaluate("window.__xss") is None
+    page.context.close()
+
+
+def test_export_button_writes_the_csv(browser: Browser, panel: Panel) -> None:
+    page = login(browser, panel, "alice")
+    page.keyboard.press("a")
+    expect(draft(page)).to_have_text(LINES["Beta Labs"])
+    page.get_by_text("Export approved lines").click()
+    page.locator("#fp-export").click()
+    expect(page.locator("#fp-export-msg")).to_contain_text("Exported 2 approved line(s) from run demo")
+    link = page.locator("#fp-export-file a[href$='demo-approved.csv']")
+    expect(link).to_have_count(1)
+    body = page.request.get(link.get_attribute("href")).text()
+    lines = body.splitlines()
+    assert lines[0] == "Id,First Name,Company Name,City,Notes,Lead Source,first_line"
+    assert lines[1].startswith("1,Amara,Acme Dental") and lines[1].endswith(LINES["Acme Dental"])
+    assert len(lines) == 3 and lines[2].startswith("4,Cy,Gamma Co")
+    page.context.close()
+
+
+def test_audit_sample_is_marked_and_cannot_be_regenerated(browser: Browser, panel: Panel) -> None:
+    gamma = panel.item_id("Gamma Co")
+    panel.app.store.save_result(gamma, audit_sample=1)  # as if the policy had sampled it
+    page = login(browser, panel, "alice")
+    for company in ("Acme Dental", "Beta Labs", "Delta Roofing"):
+        expect(draft(page)).to_have_text(LINES[company])
+        expect(page.locator("#fp-header")).not_to_contain_text("AUDIT")
+        page.keyboard.press("a")
+    expect(page.locator("#fp-header")).to_contain_text("AUDIT SAMPLE")
+    expect(draft(page)).to_have_text(panel.app.item(gamma).final_line)
+    expect(page.locator("#fp-regenerate")).to_be_disabled()
+    page.keyboard.press("a")
+    expect(draft(page)).to_have_text("Nothing left to review.")
+    expect(page.locator("#fp-message")).to_contain_text("Audit of item")
+    item = panel.app.item(gamma)
+    assert item.status == "auto_approved" and item.audited_by == "alice" and not item.audit_pending
+    page.context.close()
+
+
+def test_removed_reviewer_cannot_decide(browser: Browser, panel: Panel) -> None:
+    page = login(browser, panel, "bob")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    accounts.remove_reviewer(panel.app.store, "bob")
+    page.keyboard.press("a")
+    expect(page.get_by_text("There is no reviewer account 'bob' any more")).to_be_visible()
+    assert panel.app.item(panel.item_id("Acme Dental")).status == "review"
+    assert panel.app.store.audit_log() == []
+    page.context.close()

@@ -1,0 +1,96 @@
+"""Shared helpers for the review panel's tests: a Firstpass app on fake models, loaded from CSV text."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from critics.critic import CriticVerdict
+from critics.policy import Policy, load_policy
+from firstpass.csvfile import parse_prospects
+from firstpass.models import FakeCritic, FakeDrafter
+from firstpass.session import Models, make_context
+from firstpass.settings import load_settings
+from firstpass.store import Item, Store
+from graph.app import Firstpass
+
+CSV_HEADER = "Id,First Name,Company Name,City,Notes,Lead Source\n"
+FEEDBACK_MARK = "A reviewer turned down the line"
+
+
+def clean_line(company: str) -> str:
+    """A line that no rule flags (the fake critic passes it too)."""
+    return f"{company} looks like a thoughtful team to follow."
+
+
+def _field(messages: list[dict[str, str]], name: str) -> str:
+    match = re.search(rf"^{name}: (.*)$", messages[-1]["content"], re.MULTILINE)
+    return match.group(1) if match else ""
+
+
+class ScriptedDrafter(FakeDrafter):
+    """Answers with the line scripted for the prospect's company; after reviewer feedback, with a clean line."""
+
+    def __init__(self, lines: dict[str, str], regenerated: str | None = None) -> None:
+        """`lines` maps a company name to the draft; `regenerated` (a template with {company}) answers feedback."""
+        self.lines = lines
+        self.regenerated = regenerated
+        super().__init__(self._answer)
+
+    def _answer(self, messages: list[dict[str, str]]) -> str:
+        company = _field(messages, "Company")
+        if FEEDBACK_MARK in messages[-1]["content"]:
+            return (self.regenerated or "{company} looks like a thoughtful team to follow.").format(company=company)
+        return self.lines.get(company, clean_line(company))
+
+
+def policy(audit_rate: float = 0.0) -> Policy:
+    """The default policy with a chosen audit-sampling rate (0 by default, so tests decide what is sampled)."""
+    base = load_policy()
+    tiers = {name: tier.model_copy(update={"audit_sample_rate": audit_rate}) for name, tier in base.route.tiers.items()}
+    return base.model_copy(update={"route": base.route.model_copy(update={"tiers": tiers})})
+
+
+class ScriptedCritic(FakeCritic):
+    """No findings; a confidence per company (default 0.95), so tests fix the queue order whatever the rules say."""
+
+    def __init__(self, confidences: dict[str, float] | None = None) -> None:
+        """`confidences` maps a company name to the critic's confidence in its line."""
+        self.confidences = confidences or {}
+        super().__init__(self._answer)
+
+    def _answer(self, messages: list[dict[str, str]]) -> CriticVerdict:
+        company = _field(messages, "Company")
+        draft = _field(messages, "Line to review")
+        # A regenerated line is judged on its own: only the scripted first drafts get the low confidence.
+        low = company in self.confidences and "looks like a thoughtful team" not in draft
+        return CriticVerdict(findings=[], confidence=self.confidences[company] if low else 0.95)
+
+
+def make_app(home: Path, lines: dict[str, str] | None = None, audit_rate: float = 0.0,
+             confidences: dict[str, float] | None = None, regenerated: str | None = None) -> Firstpass:
+    """A Firstpass app over a fresh database in `home`, with scripted fake models."""
+    settings = load_settings({"FIRSTPASS_HOME": str(home)})
+    store = Store(settings.db_path)
+    models = Models(ScriptedDrafter(lines or {}, regenerated), ScriptedCritic(confidences))
+    return Firstpass(store, make_context(settings, models, store, policy(audit_rate)))
+
+
+def load_csv(app: Firstpass, run: str, csv_text: str) -> list[Item]:
+    """Load CSV text as a run and take every item through the gate."""
+    loaded = parse_prospects(csv_text, source=run)
+    app.store.ensure_run(run, source=run, headers=loaded.headers)
+    app.store.add_items(run, [(r.row, r.values, r.prospect) for r in loaded.rows])
+    return [app.process(item) for item in app.store.items(run=run)]
+
+
+def csv_rows(rows: list[tuple[str, str, str, str, str]]) -> str:
+    """CSV text with the test header for (id, first name, company, city, notes) rows."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for pid, first, company, city, notes in rows:
+        writer.writerow([pid, first, company, city, notes, "Apollo"])
+    return CSV_HEADER + out.getvalue()

@@ -1,0 +1,237 @@
+"""The Gradio review panel: the wiring of ui.handlers to components, login, and the keyboard shortcuts.
+
+Build it with `build_panel(app)` around a Firstpass app, start it with `launch_panel(...)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import gradio as gr
+
+from critics.findings import CATEGORIES
+from firstpass import accounts
+from firstpass.store import Store
+from graph.app import Firstpass
+from ui import handlers
+from ui.assets import CSS, KEYS_JS, LIVE_CHECK_JS
+from ui.handlers import LEASE_SECONDS, Session, View
+from ui.render import esc
+
+ALL_RUNS = "All runs"
+ALL_CATEGORIES = "All categories"
+# Enough parallel events for a team of reviewers; a regenerate on a slow model must not hold up the others.
+CONCURRENCY = 16
+
+KEYS_HELP = ('<div class="fp-keys"><kbd>a</kbd> approve · <kbd>e</kbd> edit, <kbd>Enter</kbd> saves · '
+             '<kbd>r</kbd> reject, <kbd>Enter</kbd> confirms · <kbd>g</kbd> regenerate with feedback, '
+             '<kbd>Enter</kbd> sends · <kbd>s</kbd> skip · <kbd>Esc</kbd> leaves a text box</div>')
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host name or address only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def make_auth(store: Store) -> Callable[[str, str], Awaitable[bool]]:
+    """Gradio's login check, backed by the reviewer accounts; scrypt runs off the event loop."""
+
+    async def check(name: str, password: str) -> bool:
+        return await asyncio.to_thread(accounts.verify, store, name, password)
+
+    return check
+
+
+def _filter(value: str | None, everything: str) -> str | None:
+    return None if not value or value == everything else value
+
+
+def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = None,
+                lease: float = LEASE_SECONDS) -> gr.Blocks:
+    """The panel's Blocks over `app`; `reviewer` names the decider only when nobody is logged in (--no-auth)."""
+    held: dict[str, tuple[str, int]] = {}  # browser session -> (reviewer, item it holds), to free it on close
+
+    def who(request: gr.Request) -> str:
+        name = request.username if request is not None else None
+        if not name:
+            return reviewer  # --no-auth: nobody logs in
+        # Gradio keeps login tokens in memory: a reviewer removed since logging in must not decide anything.
+        if not accounts.exists(app.store, name):
+            raise gr.Error(f"There is no reviewer account {name!r} any more; ask an admin to add it again.")
+        return name
+
+    def track(request: gr.Request, name: str, session: Session) -> None:
+        key = getattr(request, "session_hash", None)
+        if key is None:
+            return
+        if session.item_id is None:
+            held.pop(key, None)
+        else:
+            held[key] = (name, session.item_id)
+
+    def shown(before: Session, after: Session, view: View, request: gr.Request, name: str) -> list[Any]:
+        track(request, name, after)
+        # The inputs keep what the reviewer typed when the same item stays on screen (say, a reject with no
+        # category); a new item starts from its own draft and findings.
+        same = before.item_id is not None and after.item_id == before.item_id
+        fresh = not same or view.kind == "ok"
+        keep = gr.skip()
+        # An audit sample's thread has finished: there is nothing to regenerate.
+        can_regenerate = not view.audit
+        regen_box = gr.update(value="", interactive=can_regenerate) if fresh else gr.update(interactive=can_regenerate)
+        return [after, view.header, view.draft, view.confidence, view.findings, view.record,
+                view.line if fresh else keep, view.check if fresh else keep,
+                view.categories if fresh else keep, "" if fresh else keep, regen_box,
+                view.left, view.message, gr.update(interactive=can_regenerate)]
+
+    def on_load(session: Session, run_value: str, category_value: str, request: gr.Request) -> list[Any]:
+        name = who(request)
+        after, view = handlers.open_next(app, name, session, _filter(run_value, ALL_RUNS),
+                                         _filter(category_value, ALL_CATEGORIES), lease=lease)
+        names = handlers.runs(app)
+        logout = ' · <a href="logout">log out</a>' if request is not None and request.username else ""
+        return [*shown(session, after, view, request, name), gr.update(choices=[ALL_RUNS, *names]),
+                gr.update(choices=names, value=names[0] if names else None),
+                f'<div class="fp-who">Reviewing as <b>{esc(name)}</b>{logout}</div>']
+
+    def acting(action: str) -> Callable[..., list[Any]]:
+        def act(session: Session, line: str, cats: list[str], reject_note: str, regen_note: str, run_value: str,
+                category_value: str, request: gr.Request) -> list[Any]:
+            name = who(request)
+            note = reject_note if action == "reject" else regen_note
+            after, view = handlers.decide(app, name, session, action, line=line, categories=cats, note=note,
+                                          run=_filter(run_value, ALL_RUNS),
+                                          category=_filter(category_value, ALL_CATEGORIES), lease=lease)
+            return shown(session, after, view, request, name)
+
+        return act
+
+    def on_skip(session: Session, run_value: str, category_value: str, request: gr.Request) -> list[Any]:
+        name = who(request)
+        after, view = handlers.skip(app, name, session, _filter(run_value, ALL_RUNS),
+                                    _filter(category_value, ALL_CATEGORIES), lease=lease)
+        return shown(session, after, view, request, name)
+
+    def on_refresh(session: Session, run_value: str, category_value: str, request: gr.Request) -> list[Any]:
+        name = who(request)
+        after, view = handlers.open_next(app, name, replace(session, skipped=()), _filter(run_value, ALL_RUNS),
+                                         _filter(category_value, ALL_CATEGORIES), lease=lease)
+        return shown(session, after, view, request, name)
+
+    def on_filter(session: Session, run_value: str, category_value: str, request: gr.Request) -> list[Any]:
+        name = who(request)
+        after, view = handlers.change_filter(app, name, session, _filter(run_value, ALL_RUNS),
+                                             _filter(category_value, ALL_CATEGORIES), lease=lease)
+        return shown(Session(), after, view, request, name)
+
+    def check_edit(args: dict[str, Any]) -> str:
+        # Called from the check panel's script (see LIVE_CHECK_JS) with the item on screen and the box's text.
+        try:
+            item_id = int(args.get("item_id") or 0) or None
+        except (TypeError, ValueError, AttributeError):
+            return ""
+        return handlers.check_line(app, item_id, str(args.get("line") or ""))
+
+    def on_export(run_value: str | None, request: gr.Request) -> list[Any]:
+        who(request)
+        path, message = handlers.export(app, run_value)
+        return [path, message]
+
+    def on_unload(request: gr.Request) -> None:
+        entry = held.pop(getattr(request, "session_hash", None) or "", None)
+        if entry is not None:
+            handlers.release(app, entry[0], Session(item_id=entry[1]))
+
+    with gr.Blocks(title="firstpass review", analytics_enabled=False) as blocks:
+        session = gr.State(Session())
+        with gr.Row(equal_height=True):
+            gr.HTML('<h2 style="margin:0;white-space:nowrap">firstpass review</h2>', js_on_load=None, scale=0)
+            who_html = gr.HTML(elem_id="fp-who", js_on_load=None, scale=1)
+            left = gr.HTML(elem_id="fp-left", js_on_load=None, scale=1)
+            known = handlers.runs(app)
+            run_dd = gr.Dropdown([ALL_RUNS, *known], value=run if run in known else ALL_RUNS, label="Run",
+                                 elem_id="fp-run", scale=1)
+            cat_dd = gr.Dropdown([ALL_CATEGORIES, *CATEGORIES], value=ALL_CATEGORIES, label="Category",
+                                 elem_id="fp-category", scale=1)
+            refresh = gr.Button("Check for new items", elem_id="fp-refresh", size="sm", scale=0, min_width=120)
+        with gr.Row():
+            with gr.Column(scale=3):
+                header = gr.HTML(elem_id="fp-header", js_on_load=None)
+                draft = gr.HTML(elem_id="fp-draft", js_on_load=None)
+                confidence = gr.HTML(elem_id="fp-confidence", js_on_load=None)
+                message = gr.HTML(elem_id="fp-message", js_on_load=None)
+                with gr.Row():
+                    approve = gr.Button("Approve [a]", variant="primary", elem_id="fp-approve", min_width=90)
+                    save = gr.Button("Save edit [e]", elem_id="fp-save-edit", min_width=90)
+                    reject = gr.Button("Reject [r]", variant="stop", elem_id="fp-reject", min_width=90)
+                    regen = gr.Button("Regenerate [g]", elem_id="fp-regenerate", min_width=90)
+                    skip = gr.Button("Skip [s]", elem_id="fp-skip", min_width=90)
+                gr.HTML(KEYS_HELP, js_on_load=None)
+                with gr.Group():
+                    edit_box = gr.Textbox(label="Edit the line (Enter saves and approves it)", elem_id="fp-edit",
+                                          lines=1, max_lines=1)
+                    check = gr.HTML(elem_id="fp-check", js_on_load=LIVE_CHECK_JS, padding=True,
+                                    server_functions=[check_edit])
+                with gr.Row():
+                    with gr.Group():
+                        reject_cats = gr.CheckboxGroup(list(CATEGORIES), label="Reject: categories",
+                                                       elem_id="fp-reject-cats")
+                        reject_note = gr.Textbox(label="Reject note, optional (Enter rejects)",
+                                                 elem_id="fp-reject-note", lines=1, max_lines=1)
+                    regen_note = gr.Textbox(label="Feedback for the drafter (Enter regenerates)",
+                                            elem_id="fp-regen-note", lines=1, max_lines=1)
+            with gr.Column(scale=2):
+                gr.HTML("<h3 style='margin:0'>Findings</h3>", js_on_load=None)
+                findings = gr.HTML(elem_id="fp-findings", js_on_load=None)
+                gr.HTML("<h3 style='margin:0'>Prospect record</h3>", js_on_load=None)
+                record = gr.HTML(elem_id="fp-record", js_on_load=None)
+                with gr.Accordion("Export approved lines", open=False, elem_id="fp-export-panel"):
+                    export_run = gr.Dropdown([], label="Run to export", elem_id="fp-export-run")
+                    export_btn = gr.Button("Export CSV", elem_id="fp-export")
+                    export_file = gr.File(label="Approved lines (CSV)", elem_id="fp-export-file", interactive=False)
+                    export_msg = gr.HTML(elem_id="fp-export-msg", js_on_load=None)
+
+        outputs = [session, header, draft, confidence, findings, record, edit_box, check, reject_cats, reject_note,
+                   regen_note, left, message, regen]
+        filters = [run_dd, cat_dd]
+        decision_inputs = [session, edit_box, reject_cats, reject_note, regen_note, *filters]
+        fast = {"show_progress": "hidden", "api_visibility": "private"}
+        blocks.load(on_load, [session, *filters], [*outputs, run_dd, export_run, who_html], **fast)
+        approve.click(acting("approve"), decision_inputs, outputs, **fast)
+        for trigger in (save.click, edit_box.submit):
+            trigger(acting("edit"), decision_inputs, outputs, **fast)
+        for trigger in (reject.click, reject_note.submit):
+            trigger(acting("reject"), decision_inputs, outputs, **fast)
+        for trigger in (regen.click, regen_note.submit):
+            trigger(acting("regenerate"), decision_inputs, outputs, show_progress="minimal", api_visibility="private")
+        skip.click(on_skip, [session, *filters], outputs, **fast)
+        refresh.click(on_refresh, [session, *filters], outputs, **fast)
+        run_dd.input(on_filter, [session, *filters], outputs, **fast)
+        cat_dd.input(on_filter, [session, *filters], outputs, **fast)
+        export_btn.click(on_export, export_run, [export_file, export_msg], api_visibility="private")
+        blocks.unload(on_unload)
+    blocks.queue(default_concurrency_limit=CONCURRENCY)
+    return blocks
+
+
+def launch_panel(blocks: gr.Blocks, store: Store, host: str = "127.0.0.1", port: int | None = 7860,
+                 auth: bool = True, block: bool = True, quiet: bool = False) -> str:
+    """Start the panel's server and return its URL; without `auth` only a loopback host is allowed."""
+    if not auth and not is_loopback(host):
+        raise ValueError(f"--no-auth is allowed only on a loopback address (127.0.0.1, ::1, localhost), not {host}")
+    _, url, _ = blocks.launch(
+        server_name=host, server_port=port, auth=make_auth(store) if auth else None,
+        auth_message="Log in with your firstpass reviewer account (firstpass reviewer add NAME).",
+        prevent_thread_lock=not block, quiet=quiet, js=KEYS_JS, css=CSS, footer_links=[], show_error=False,
+        enable_monitoring=False, run_history=False, mcp_server=False, ssr_mode=False,
+    )
+    return url

@@ -1,0 +1,111 @@
+"""The panel's keyboard shortcuts (a small script run on page load) and its stylesheet."""
+
+from __future__ import annotations
+
+# One key per action. Keys typed into a text box are left alone (Escape leaves the box); Enter in a box
+# submits it and then leaves it, so the next key press is a shortcut again.
+KEYS_JS = """
+() => {
+  if (window.__firstpassKeys) return;
+  window.__firstpassKeys = true;
+  const click = (id) => { const el = document.getElementById(id); if (el && !el.disabled) el.click(); };
+  const focus = (id) => {
+    const el = document.querySelector(`#${id} input, #${id} textarea`);
+    if (el) { el.focus(); if (el.setSelectionRange) el.setSelectionRange(el.value.length, el.value.length); }
+  };
+  const keys = {
+    a: () => click('fp-approve'),
+    e: () => focus('fp-edit'),
+    r: () => focus('fp-reject-note'),
+    g: () => focus('fp-regen-note'),
+    s: () => click('fp-skip'),
+  };
+  const isTyping = (t) => t && (t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable ||
+    (t.tagName === 'INPUT' && !['checkbox', 'radio', 'button', 'submit'].includes(t.type)));
+  document.addEventListener('keydown', (ev) => {
+    const t = ev.target;
+    if (ev.key === 'Escape') { if (isTyping(t)) t.blur(); return; }
+    if (ev.key === 'Enter' && t && t.closest && t.closest('#fp-reject-cats')) {
+      ev.preventDefault(); click('fp-reject'); t.blur(); return;
+    }
+    if (ev.key === 'Enter' && isTyping(t) && t.closest &&
+        t.closest('#fp-edit, #fp-reject-note, #fp-regen-note')) {
+      setTimeout(() => t.blur(), 0);
+      return;
+    }
+    if (isTyping(t) || ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
+    const action = keys[ev.key.toLowerCase()];
+    if (action) { ev.preventDefault(); action(); }
+  }, true);
+}
+"""
+
+# The edit box's live rule check. Gradio's own input event sends a lagging value and can drop the last
+# keystrokes, so the check panel calls its server function itself: debounced, with the box's current text,
+# and only the answer to the newest request (for the item still on screen) is shown.
+LIVE_CHECK_JS = """
+if (!window.__firstpassCheck) {
+  window.__firstpassCheck = true;
+  let seq = 0, timer = null;
+  const itemOnScreen = () => {
+    const d = document.getElementById('fp-draft-text');
+    return d ? (d.dataset.itemId || '') : '';
+  };
+  const run = async () => {
+    const box = document.querySelector('#fp-edit input, #fp-edit textarea');
+    if (!box) return;
+    const mine = ++seq, item = itemOnScreen();
+    try {
+      const html = await server.check_edit({item_id: item, line: box.value});
+      if (mine === seq && item === itemOnScreen()) props.value = html;
+    } catch (err) { console.error('firstpass: live check failed', err); }
+  };
+  document.addEventListener('input', (ev) => {
+    if (ev.target && ev.target.closest && ev.target.closest('#fp-edit')) {
+      clearTimeout(timer);
+      timer = setTimeout(run, 60);
+    }
+  }, true);
+}
+"""
+
+CSS = """
+#fp-draft-text { font-size: 1.35rem; line-height: 1.6; padding: .6rem .8rem; border-radius: 8px;
+  background: var(--background-fill-secondary); white-space: pre-wrap; overflow-wrap: anywhere; }
+.fp-empty { color: var(--body-text-color-subdued); }
+mark.fp-hl { border-radius: 3px; padding: 0 1px; color: inherit; }
+mark.fp-low { background: rgba(250, 204, 21, .30); border-bottom: 2px solid #ca8a04; }
+mark.fp-medium { background: rgba(249, 115, 22, .30); border-bottom: 2px solid #ea580c; }
+mark.fp-high { background: rgba(239, 68, 68, .30); border-bottom: 2px solid #dc2626; }
+.fp-header { font-size: .95rem; color: var(--body-text-color-subdued); }
+.fp-badge { display: inline-block; font-weight: 700; font-size: .8rem; padding: 1px 8px; border-radius: 999px; }
+.fp-audit { background: #dbeafe; color: #1e3a8a; }
+.fp-conf { font-size: .95rem; }
+.fp-conf-low { color: #b91c1c; font-weight: 600; }
+ol.fp-findings { margin: 0; padding-left: 0; list-style: none; }
+li.fp-finding { margin: .35rem 0; padding: .35rem .5rem; border-left: 4px solid #ca8a04; overflow-wrap: anywhere; }
+li.fp-finding.fp-medium { border-left-color: #ea580c; }
+li.fp-finding.fp-high { border-left-color: #dc2626; }
+.fp-num { font-weight: 700; }
+.fp-src { font-size: .75rem; text-transform: uppercase; padding: 0 5px; border-radius: 4px;
+  background: var(--background-fill-secondary); }
+.fp-sev { font-size: .8rem; color: var(--body-text-color-subdued); }
+.fp-fix { font-size: .9rem; color: #166534; margin-top: 2px; }
+.fp-quote { font-style: italic; }
+table.fp-record { width: 100%; border-collapse: collapse; font-size: .9rem; }
+table.fp-record th { text-align: left; vertical-align: top; padding: 3px 8px 3px 0; white-space: nowrap;
+  color: var(--body-text-color); font-weight: 600; }
+table.fp-record td { padding: 3px 0; white-space: pre-wrap; overflow-wrap: anywhere; }
+.fp-left { font-size: 1rem; }
+.fp-msg-line { min-height: 1.4rem; }
+.fp-msg-ok { color: #166534; }
+.fp-msg-error { color: #b91c1c; font-weight: 600; }
+.fp-check-ok { color: #166534; }
+.fp-check-fires { color: #b45309; }
+.fp-check { font-size: .85rem; }
+.fp-check ul { margin: .2rem 0 .2rem 1.2rem; }
+#fp-reject-cats label { font-size: .8rem; padding: 2px 6px; }
+.fp-hint { font-size: .8rem; color: var(--body-text-color-subdued); }
+.fp-keys { font-size: .85rem; color: var(--body-text-color-subdued); }
+kbd { border: 1px solid var(--border-color-primary); border-radius: 3px; padding: 0 4px; font-size: .8rem; }
+"""

@@ -1,0 +1,210 @@
+"""The review panel's logic as plain functions over a Firstpass app: plain values in, plain values out.
+
+ui/app.py only wires these to Gradio components; tests call them directly. A browser tab's place in the
+queue is a `Session` (kept server-side in gr.State); what the tab shows is a `View`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from critics.findings import CATEGORIES
+from firstpass import reviewqueue
+from firstpass.export import ExportError, export_run
+from firstpass.store import Item
+from graph.app import DecisionError, Firstpass
+from graph.human import Decision
+from graph.nodes import safe_rules
+from ui import render
+
+log = logging.getLogger(__name__)
+LEASE_SECONDS = reviewqueue.DEFAULT_LEASE_SECONDS
+
+
+@dataclass(frozen=True)
+class Session:
+    """One browser tab's place in the queue: the item it holds, since when, and what it skipped."""
+
+    item_id: int | None = None
+    opened_at: float = 0.0
+    skipped: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything the panel shows for one item (or for an empty queue), as HTML and plain values."""
+
+    item_id: int | None
+    header: str
+    draft: str
+    confidence: str
+    findings: str
+    record: str
+    line: str
+    check: str
+    categories: list[str]
+    left: str
+    message: str
+    audit: bool = False
+    kind: str = "info"
+
+
+def item_view(app: Firstpass, reviewer: str, item_id: int | None, run: str | None = None,
+              category: str | None = None, message: str = "", kind: str = "info") -> View:
+    """The view of one item (None: the empty queue), with the queue count and a status message."""
+    counted = reviewqueue.count(app.store, reviewer, run, category)
+    left = render.left_html(counted.left, counted.held_by_others)
+    note = render.message_html(message, kind)
+    if item_id is None:
+        return View(None, '<div class="fp-header">Queue empty</div>', render.empty_html(), "", "", "", "", "", [],
+                    left, note, kind=kind)
+    item = app.item(item_id)
+    route = app.policy.route
+    cats = sorted({f.category for f in item.findings}, key=CATEGORIES.index)
+    return View(
+        item_id=item.id, header=render.header_html(item, route.max_regenerate_rounds),
+        draft=render.draft_html(item.draft, item.findings, item.id),
+        confidence=render.confidence_html(item.confidence, route.confidence_threshold),
+        findings=render.findings_html(item.findings, item.draft), record=render.record_html(item),
+        line=item.draft or "", check=render.check_html(f for f in item.findings if f.source == "rule"),
+        categories=cats, left=left, message=note, audit=item.audit_pending, kind=kind,
+    )
+
+
+def open_next(app: Firstpass, reviewer: str, session: Session, run: str | None = None, category: str | None = None,
+              message: str = "", kind: str = "info", lease: float = LEASE_SECONDS) -> tuple[Session, View]:
+    """Lease the next item for this reviewer (their own live lease first) and show it."""
+    item_id = reviewqueue.claim_next(app.store, reviewer, lease, run, category, exclude=session.skipped)
+    if item_id is None and session.skipped:
+        # Only skipped items remain: offer them again rather than claim the queue is empty.
+        item_id = reviewqueue.claim_next(app.store, reviewer, lease, run, category)
+        session = replace(session, skipped=())
+        if item_id is not None:
+            message = (message + " " if message else "") + "Only skipped items are left; showing them again."
+    opened = session.opened_at if item_id is not None and item_id == session.item_id else time.time()
+    session = Session(item_id=item_id, opened_at=opened, skipped=session.skipped)
+    return session, item_view(app, reviewer, item_id, run, category, message, kind)
+
+
+def _decision(item: Item, reviewer: str, action: str, line: str, categories: list[str], note: str,
+              duration_ms: float | None) -> Decision:
+    if action == "edit" and line.strip() == (item.draft or "").strip():
+        action = "approve"  # an "edit" that changed nothing is an approval, not an override to learn from
+    return Decision(
+        action=action, reviewer=reviewer, line=line.strip() if action == "edit" else None,
+        categories=list(categories) if action == "reject" else [],
+        note=note.strip() if action in ("reject", "regenerate") else "",
+        # The reviewer saw what the rules still say about the edited line before saving it.
+        force=action == "edit", duration_ms=duration_ms,
+    )
+
+
+def _done_message(before: Item, after: Item, decision: Decision) -> str:
+    who = f"item #{before.id}"
+    if before.audit_pending:
+        verdict = {"approve": "line kept", "edit": "edited line approved", "reject": "line rejected"}[decision.action]
+        return f"Audit of {who}: {verdict}."
+    if decision.action == "approve":
+        return f"Approved {who}."
+    if decision.action == "edit":
+        return f"Approved the edited line for {who}."
+    if decision.action == "reject":
+        return f"Rejected {who} ({', '.join(decision.categories)})."
+    if after.status == "review":
+        return f"Regenerated {who}: the new draft was flagged again and is back in the queue."
+    return f"Regenerated {who}: the new draft passed the gate ({after.status.replace('_', '-')})."
+
+
+def decide(app: Firstpass, reviewer: str, session: Session, action: str, line: str = "",
+           categories: list[str] | None = None, note: str = "", run: str | None = None, category: str | None = None,
+           lease: float = LEASE_SECONDS) -> tuple[Session, View]:
+    """Apply approve / edit / reject / regenerate to the tab's item and show the next one.
+
+    A decision that is incomplete (reject without a category) or refused while the item is still this
+    reviewer's to decide keeps the item on screen; one refused because someone else has it moves on.
+    """
+    if session.item_id is None:
+        return open_next(app, reviewer, session, run, category, "There is no item open to decide.", "error", lease)
+    item_id = session.item_id
+    try:
+        item = app.item(item_id)
+    except KeyError:
+        return open_next(app, reviewer, session, run, category, f"Item #{item_id} no longer exists.", "error", lease)
+    duration = (time.time() - session.opened_at) * 1000 if session.opened_at else None
+    try:
+        decision = _decision(item, reviewer, action, line or "", categories or [], note or "", duration)
+    except ValidationError as exc:
+        text = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        return session, item_view(app, reviewer, item_id, run, category, text.capitalize() + ".", "error")
+    try:
+        after = app.audit(item_id, decision) if item.audit_pending else app.decide(item_id, decision)
+    except Exception as exc:  # noqa: BLE001 - a reviewer sees why, and nothing was applied
+        if not isinstance(exc, DecisionError):
+            log.exception("decision on item %s failed", item_id)
+        text = str(exc) if isinstance(exc, DecisionError) else f"Could not apply the decision: {type(exc).__name__}: {exc}"
+        if reviewqueue.claim(app.store, item_id, reviewer, lease):
+            return session, item_view(app, reviewer, item_id, run, category, text, "error")
+        return open_next(app, reviewer, session, run, category, text, "error", lease)
+    return open_next(app, reviewer, session, run, category, _done_message(item, after, decision), "ok", lease)
+
+
+def skip(app: Firstpass, reviewer: str, session: Session, run: str | None = None, category: str | None = None,
+         lease: float = LEASE_SECONDS) -> tuple[Session, View]:
+    """Put the tab's item back for anyone (this tab sees it again only when nothing else is left)."""
+    message = ""
+    if session.item_id is not None:
+        reviewqueue.release(app.store, session.item_id, reviewer)
+        message = f"Skipped item #{session.item_id}."
+        session = replace(session, skipped=(*session.skipped, session.item_id))
+    return open_next(app, reviewer, session, run, category, message, "info", lease)
+
+
+def change_filter(app: Firstpass, reviewer: str, session: Session, run: str | None = None,
+                  category: str | None = None, lease: float = LEASE_SECONDS) -> tuple[Session, View]:
+    """Drop the tab's item and open the next one under a new run / category filter."""
+    release(app, reviewer, session)
+    return open_next(app, reviewer, Session(), run, category, lease=lease)
+
+
+def release(app: Firstpass, reviewer: str, session: Session) -> None:
+    """Give up the tab's lease (the tab closed, or its filter changed)."""
+    if session.item_id is not None:
+        reviewqueue.release(app.store, session.item_id, reviewer)
+
+
+def check_line(app: Firstpass, item_id: int | None, line: str) -> str:
+    """The rules' findings on an edited line, as HTML."""
+    if item_id is None:
+        return ""
+    try:
+        item = app.item(item_id)
+    except KeyError:
+        return ""
+    return render.check_html(safe_rules((line or "").strip(), item.prospect, app.context))
+
+
+def runs(app: Firstpass) -> list[str]:
+    """Every run's name, newest first."""
+    return app.store.runs()
+
+
+def export(app: Firstpass, run: str | None, out_dir: Path | None = None) -> tuple[str | None, str]:
+    """Write a run's approved lines to a CSV file; its path (None on error) and a message."""
+    if not run:
+        return None, render.message_html("Choose a run to export.", "error")
+    folder = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="firstpass-export-"))
+    name = re.sub(r"[^\w.-]+", "_", run).strip("._") or "run"
+    try:
+        counts = export_run(app.store, run, folder / f"{name}-approved.csv")
+    except ExportError as exc:
+        return None, render.message_html(str(exc), "error")
+    text = (f"Exported {counts.approved} approved line(s) from run {run}; left out {counts.rejected} rejected"
+            f" and {counts.undecided} not yet decided.")
+    return str(counts.path), render.message_html(text, "ok")

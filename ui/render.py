@@ -1,0 +1,129 @@
+"""HTML for the review panel, built only from escaped pieces.
+
+Every string that came from a CSV, a model or a reviewer goes through `esc` before it touches markup,
+so a `<script>` or an `<img onerror=...>` in a prospect's notes shows as text and runs nothing.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+
+from critics.findings import Finding, severity_rank
+from firstpass.prospect import STANDARD_FIELDS
+from firstpass.store import Item
+
+
+def esc(value: object) -> str:
+    """Escape any value for HTML text or a double-quoted attribute."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _valid_span(f: Finding, length: int) -> tuple[int, int] | None:
+    if f.start is None or f.end is None:
+        return None
+    start, end = max(0, f.start), min(length, f.end)
+    return (start, end) if start < end else None
+
+
+def draft_html(draft: str | None, findings: Sequence[Finding], item_id: int | None = None) -> str:
+    """The draft with every flagged span highlighted; overlapping spans show the most severe colour."""
+    ident = f' data-item-id="{int(item_id)}"' if item_id is not None else ""
+    if not draft:
+        return f'<div class="fp-draft-text fp-empty" id="fp-draft-text"{ident}>(no draft)</div>'
+    spans = [(n, f, s) for n, f in enumerate(findings, 1) if (s := _valid_span(f, len(draft)))]
+    cuts = sorted({0, len(draft), *(s[0] for _n, _f, s in spans), *(s[1] for _n, _f, s in spans)})
+    pieces = []
+    for a, b in zip(cuts, cuts[1:]):
+        text = esc(draft[a:b])
+        over = [(n, f) for n, f, (s, e) in spans if s <= a and b <= e]
+        if not over:
+            pieces.append(text)
+            continue
+        worst = max((f.severity for _n, f in over), key=severity_rank)
+        title = "; ".join(f"[{n}] {f.category}: {f.message}" for n, f in over)
+        nums = " ".join(str(n) for n, _f in over)
+        pieces.append(f'<mark class="fp-hl fp-{esc(worst)}" data-findings="{esc(nums)}" title="{esc(title)}">{text}</mark>')
+    return f'<div class="fp-draft-text" id="fp-draft-text"{ident}>{"".join(pieces)}</div>'
+
+
+def findings_html(findings: Sequence[Finding], draft: str | None = None) -> str:
+    """Each finding: number, source, category, severity, message, the words it points at and the suggested fix."""
+    if not findings:
+        return '<p class="fp-none">No findings.</p>'
+    rows = []
+    for n, f in enumerate(findings, 1):
+        span = _valid_span(f, len(draft)) if draft else None
+        quote = f' <q class="fp-quote">{esc(draft[span[0]:span[1]])}</q>' if span and draft else ""
+        fix = f'<div class="fp-fix">Fix: {esc(f.suggested_fix)}</div>' if f.suggested_fix else ""
+        rows.append(
+            f'<li class="fp-finding fp-{esc(f.severity)}"><span class="fp-num">{n}</span>'
+            f' <span class="fp-src fp-src-{esc(f.source)}">{esc(f.source)}</span>'
+            f' <code class="fp-cat">{esc(f.category)}</code> <span class="fp-sev">{esc(f.severity)}</span>'
+            f' <span class="fp-msg">{esc(f.message)}</span>{quote}{fix}</li>'
+        )
+    return f'<ol class="fp-findings">{"".join(rows)}</ol>'
+
+
+def confidence_html(confidence: float | None, threshold: float) -> str:
+    """The critic's confidence beside the policy threshold."""
+    if confidence is None:
+        return f'<span class="fp-conf fp-conf-low">Critic confidence: none (threshold {threshold:.2f})</span>'
+    low = " fp-conf-low" if confidence < threshold else ""
+    return f'<span class="fp-conf{low}">Critic confidence: {confidence:.2f} (threshold {threshold:.2f})</span>'
+
+
+def record_fields(item: Item) -> list[tuple[str, str]]:
+    """The prospect record as (field, value) pairs: the CSV's own columns in file order, else the parsed record."""
+    if item.original:
+        return list(item.original.items())
+    p = item.prospect
+    return [(name, getattr(p, name)) for name in STANDARD_FIELDS] + list(p.extra.items())
+
+
+def record_html(item: Item) -> str:
+    """The prospect record the line was drafted from, field by field, as text."""
+    rows = "".join(f'<tr><th scope="row">{esc(k)}</th><td>{esc(v)}</td></tr>' for k, v in record_fields(item))
+    return f'<table class="fp-record" id="fp-record-table"><tbody>{rows}</tbody></table>'
+
+
+def header_html(item: Item, max_rounds: int) -> str:
+    """Which item this is: id, run, CSV row, regeneration round, and an audit badge for sampled auto-approvals."""
+    parts = [f"Item #{item.id}", f"run {esc(item.run)}"]
+    if item.row is not None:
+        parts.append(f"row {item.row}")
+    if item.rounds:
+        parts.append(f"regenerated {item.rounds}/{max_rounds}")
+    badge = ""
+    if item.audit_pending:
+        badge = ('<span class="fp-badge fp-audit" title="This line passed the gate and was approved automatically;'
+                 ' it was sampled for a human audit.">AUDIT SAMPLE · auto-approved</span> ')
+    return f'<div class="fp-header">{badge}{" · ".join(parts)}</div>'
+
+
+def left_html(left: int, held_by_others: int) -> str:
+    """How much of the queue is left."""
+    held = f" ({held_by_others} open by other reviewers)" if held_by_others else ""
+    return f'<div class="fp-left" id="fp-left-count"><b>{left}</b> left{held}</div>'
+
+
+def message_html(text: str, kind: str = "info") -> str:
+    """A one-line status message: info, ok or error."""
+    if not text:
+        return '<div class="fp-msg-line"></div>'
+    return f'<div class="fp-msg-line fp-msg-{esc(kind)}" role="status">{esc(text)}</div>'
+
+
+def check_html(findings: Iterable[Finding]) -> str:
+    """What the rules say about the line in the edit box."""
+    found = list(findings)
+    if not found:
+        return '<div class="fp-check fp-check-ok">Rules: nothing fires on this line.</div>'
+    items = "".join(f'<li><code>{esc(f.code)}</code> {esc(f.message)}</li>' for f in found)
+    return (f'<div class="fp-check fp-check-fires"><b>Rules still firing ({len(found)}):</b>'
+            f'<ul>{items}</ul><span class="fp-hint">Saving approves the line anyway.</span></div>')
+
+
+def empty_html() -> str:
+    """The draft area when nothing is left to review."""
+    return '<div class="fp-draft-text fp-empty" id="fp-draft-text">Nothing left to review.</div>'
