@@ -20,7 +20,7 @@ from firstpass import accounts, reviewqueue  # noqa: E402
 from graph.app import Firstpass  # noqa: E402
 from graph.human import Decision  # noqa: E402
 from ui.app import build_panel, launch_panel  # noqa: E402
-from ui_support import csv_rows, load_csv, make_app  # noqa: E402
+from ui_support import CONFIDENCES, LINES, csv_rows, load_csv, make_app  # noqa: E402
 
 pytestmark = [
     pytest.mark.browser,
@@ -38,13 +38,6 @@ TIMEOUT_MS = 15_000
 expect.set_options(timeout=TIMEOUT_MS)
 
 XSS_NOTES = 'Opened a clinic. <script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
-LINES = {
-    "Acme Dental": "Act now!! Get 50% off at Acme Dental today",
-    "Beta Labs": "Beta Labs has a free trial for new patients.",
-    "Delta Roofing": "Delta Roofing is GUARANTEED to love this",
-}
-# The critic's confidence breaks any tie in the rules' blocking counts: the queue order is Acme, Beta, Delta.
-CONFIDENCES = {"Acme Dental": 0.1, "Beta Labs": 0.3, "Delta Roofing": 0.5}
 ROWS = [
     ("1", "Amara", "Acme Dental", "Reno", XSS_NOTES),
     ("2", "Bo", "Beta Labs", "Boise", "Opened a lab."),

@@ -13,15 +13,8 @@ from firstpass.cli import main
 from firstpass.export import ExportError, export_run
 from graph.app import Firstpass
 from graph.human import Decision
-from ui_support import csv_rows, load_csv, make_app
+from ui_support import CONFIDENCES, LINES, csv_rows, id_of, load_csv, make_app
 
-LINES = {
-    "Acme Dental": "Act now!! Get 50% off at Acme Dental today",
-    "Beta Labs": "Beta Labs has a free trial for new patients.",
-    "Delta Roofing": "Delta Roofing is GUARANTEED to love this",
-}
-# The critic's confidence breaks any tie in the rules' blocking counts: the queue order is Acme, Beta, Delta.
-CONFIDENCES = {"Acme Dental": 0.1, "Beta Labs": 0.3, "Delta Roofing": 0.5}
 ROWS = [
     ("1", "Amara", "Acme Dental", "Reno", "Opened a clinic."),
     ("2", "Bo", "Beta Labs", "Boise", 'Notes with "quotes", commas\nand a newline.'),
@@ -39,9 +32,6 @@ def app(tmp_path: Path) -> Iterator[Firstpass]:
     a.close()
 
 
-def _id(app: Firstpass, company: str) -> int:
-    return next(i.id for i in app.store.items() if i.prospect.company == company)
-
 
 def _read(path: Path) -> tuple[list[str], list[list[str]]]:
     with open(path, encoding="utf-8", newline="") as fh:
@@ -50,7 +40,7 @@ def _read(path: Path) -> tuple[list[str], list[list[str]]]:
 
 
 def test_export_writes_approved_lines_in_file_order(app: Firstpass, tmp_path: Path) -> None:
-    acme, beta, gamma, delta = (_id(app, c) for c in ("Acme Dental", "Beta Labs", "Gamma Co", "Delta Roofing"))
+    acme, beta, gamma, delta = (id_of(app, c) for c in ("Acme Dental", "Beta Labs", "Gamma Co", "Delta Roofing"))
     edited = "Winning an award is a big moment for Delta Roofing."
     app.decide(acme, Decision(action="reject", reviewer="alice", categories=["spammy"]))
     app.decide(beta, Decision(action="approve", reviewer="alice"))
@@ -76,7 +66,7 @@ def test_undecided_items_are_left_out_and_counted(app: Firstpass, tmp_path: Path
 
 
 def test_rejected_audit_is_left_out(app: Firstpass, tmp_path: Path) -> None:
-    gamma = _id(app, "Gamma Co")
+    gamma = id_of(app, "Gamma Co")
     app.audit(gamma, Decision(action="reject", reviewer="alice", categories=["tone"]))
     counts = export_run(app.store, "r1", tmp_path / "a.csv")
     _, rows = _read(tmp_path / "a.csv")
@@ -102,7 +92,7 @@ def test_unknown_run_is_an_error(app: Firstpass, tmp_path: Path) -> None:
 def test_cli_export(app: Firstpass, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                     capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("FIRSTPASS_HOME", str(tmp_path / "home"))
-    app.decide(_id(app, "Acme Dental"), Decision(action="reject", reviewer="alice", categories=["pricing"]))
+    app.decide(id_of(app, "Acme Dental"), Decision(action="reject", reviewer="alice", categories=["pricing"]))
     out = tmp_path / "approved.csv"
     assert main(["export", "--run", "r1", "--out", str(out)]) == 0
     text = capsys.readouterr().out
@@ -113,5 +103,5 @@ def test_cli_export(app: Firstpass, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_export_ignores_leases(app: Firstpass, tmp_path: Path) -> None:
-    reviewqueue.claim(app.store, _id(app, "Gamma Co"), "alice")
+    reviewqueue.claim(app.store, id_of(app, "Gamma Co"), "alice")
     assert export_run(app.store, "r1", tmp_path / "a.csv").approved == 2

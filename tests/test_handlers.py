@@ -15,14 +15,8 @@ from firstpass.store import Item
 from graph.app import Firstpass
 from ui import handlers, render
 from ui.handlers import Session
-from ui_support import csv_rows, load_csv, make_app
+from ui_support import CONFIDENCES, LINES, csv_rows, id_of, load_csv, make_app
 
-LINES = {
-    "Acme Dental": "Act now!! Get 50% off at Acme Dental today",
-    "Beta Labs": "Beta Labs has a free trial for new patients.",
-}
-# The critic's confidence breaks any tie in the rules' blocking counts: the queue order is Acme, Beta, Delta.
-CONFIDENCES = {"Acme Dental": 0.1, "Beta Labs": 0.3, "Delta Roofing": 0.5}
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2"> ${7*7} {{company}}'
 ROWS = [
     ("1", "Amara", "Acme Dental", "Reno", "Opened a clinic. " + XSS),
@@ -39,9 +33,6 @@ def app(tmp_path: Path) -> Iterator[Firstpass]:
     a.close()
 
 
-def _id(app: Firstpass, company: str) -> int:
-    return next(i.id for i in app.store.items() if i.prospect.company == company)
-
 
 def _text(html: str) -> str:
     return re.sub(r"<[^>]+>", "", html)
@@ -49,7 +40,7 @@ def _text(html: str) -> str:
 
 def test_open_next_shows_the_most_severe_item_with_its_record(app: Firstpass) -> None:
     session, view = handlers.open_next(app, "alice", Session())
-    acme = _id(app, "Acme Dental")
+    acme = id_of(app, "Acme Dental")
     assert session.item_id == view.item_id == acme
     assert app.item(acme).claimed_by == "alice"
     assert "<b>2</b> left" in view.left
@@ -70,7 +61,7 @@ def test_approve_records_reviewer_and_duration_and_shows_the_next_item(app: Firs
     [row] = app.store.audit_log(first)
     assert row.reviewer == "alice" and row.action == "approve" and row.duration_ms is not None
     assert row.findings and row.confidence == 0.1 and row.prompt_version and row.drafter_model == "fake-drafter"
-    assert session.item_id == view.item_id == _id(app, "Beta Labs")
+    assert session.item_id == view.item_id == id_of(app, "Beta Labs")
     assert "Approved item" in view.message and "fp-msg-ok" in view.message
     assert "<b>1</b> left" in view.left
     # Approving a flagged line says the gate was wrong: an eval case.
@@ -133,8 +124,8 @@ def test_reject_needs_a_category_and_keeps_the_item(app: Firstpass) -> None:
 
 
 def test_regenerate_redrafts_through_the_graph(app: Firstpass) -> None:
-    beta = _id(app, "Beta Labs")
-    session, _ = handlers.open_next(app, "alice", Session(skipped=(_id(app, "Acme Dental"),)))
+    beta = id_of(app, "Beta Labs")
+    session, _ = handlers.open_next(app, "alice", Session(skipped=(id_of(app, "Acme Dental"),)))
     assert session.item_id == beta
     calls = len(app.context.drafter.inner.calls)
     _, view = handlers.decide(app, "alice", session, "regenerate", note="no offers, please")
@@ -198,8 +189,8 @@ def test_decision_on_an_item_held_by_another_reviewer_is_refused(app: Firstpass)
 def test_audit_items_are_marked_and_cannot_be_regenerated(tmp_path: Path) -> None:
     app = make_app(tmp_path, LINES, confidences=CONFIDENCES, audit_rate=1.0)
     load_csv(app, "r1", csv_rows(ROWS))
-    gamma = _id(app, "Gamma Co")
-    session, view = handlers.open_next(app, "alice", Session(skipped=(_id(app, "Acme Dental"), _id(app, "Beta Labs"))))
+    gamma = id_of(app, "Gamma Co")
+    session, view = handlers.open_next(app, "alice", Session(skipped=(id_of(app, "Acme Dental"), id_of(app, "Beta Labs"))))
     assert session.item_id == gamma and view.audit and "AUDIT SAMPLE" in view.header
     again, view = handlers.decide(app, "alice", session, "regenerate", note="x")
     assert again.item_id == gamma and "cannot be regenerated" in view.message
@@ -225,7 +216,7 @@ def test_filters_reach_the_queue(app: Firstpass) -> None:
     first = session.item_id
     session, view = handlers.change_filter(app, "alice", session, category="spammy")
     assert app.item(first).claimed_by is None
-    assert session.item_id == _id(app, "Acme Dental") and "<b>1</b> left" in view.left
+    assert session.item_id == id_of(app, "Acme Dental") and "<b>1</b> left" in view.left
     assert handlers.runs(app) == ["r2", "r1"]
 
 

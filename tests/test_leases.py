@@ -14,15 +14,8 @@ from firstpass import reviewqueue
 from firstpass.store import SCHEMA, Store
 from graph.app import DecisionError, Firstpass
 from graph.human import Decision
-from ui_support import csv_rows, load_csv, make_app
+from ui_support import CONFIDENCES, LINES, csv_rows, id_of, load_csv, make_app
 
-LINES = {
-    "Acme Dental": "Act now!! Get 50% off at Acme Dental today",  # several high-severity findings
-    "Beta Labs": "Beta Labs has a free trial for new patients.",  # one high (pricing)
-    "Delta Roofing": "Delta Roofing is GUARANTEED to love this",  # medium only (spammy)
-}
-# The critic's confidence breaks any tie in the rules' blocking counts: the queue order is Acme, Beta, Delta.
-CONFIDENCES = {"Acme Dental": 0.1, "Beta Labs": 0.3, "Delta Roofing": 0.5}
 ROWS = [
     ("1", "Amara", "Delta Roofing", "Austin", "Won a roofing award."),
     ("2", "Bo", "Beta Labs", "Boise", "Opened a lab."),
@@ -39,13 +32,10 @@ def app(tmp_path: Path) -> Iterator[Firstpass]:
     a.close()
 
 
-def _id(app: Firstpass, company: str) -> int:
-    return next(i.id for i in app.store.items() if i.prospect.company == company)
-
 
 def test_queue_order_matches_pending(app: Firstpass) -> None:
     expected = [i.id for i in app.pending()]
-    assert [_id(app, c) for c in ("Acme Dental", "Beta Labs", "Delta Roofing")] == expected
+    assert [id_of(app, c) for c in ("Acme Dental", "Beta Labs", "Delta Roofing")] == expected
     got: list[int] = []
     while (item_id := reviewqueue.claim_next(app.store, f"r{len(got)}")) is not None:
         got.append(item_id)  # each reviewer's live lease keeps the next one off that item
@@ -79,8 +69,8 @@ def test_release_only_by_the_holder(app: Firstpass) -> None:
 
 
 def test_exclude_skips_items(app: Firstpass) -> None:
-    first = _id(app, "Acme Dental")
-    assert reviewqueue.claim_next(app.store, "alice", exclude=[first]) == _id(app, "Beta Labs")
+    first = id_of(app, "Acme Dental")
+    assert reviewqueue.claim_next(app.store, "alice", exclude=[first]) == id_of(app, "Beta Labs")
 
 
 def test_filters_by_run_and_category(app: Firstpass) -> None:
@@ -149,7 +139,7 @@ def audit_app(tmp_path: Path) -> Iterator[Firstpass]:
 
 
 def test_audit_samples_come_after_flagged_items(audit_app: Firstpass) -> None:
-    audit_id = _id(audit_app, "Gamma Co")
+    audit_id = id_of(audit_app, "Gamma Co")
     item = audit_app.item(audit_id)
     assert item.status == "auto_approved" and item.audit_sample and item.audit_pending
     order = []
@@ -163,7 +153,7 @@ def _checkpoints(app: Firstpass) -> int:
 
 
 def test_audit_approve_keeps_the_line_without_resuming_the_graph(audit_app: Firstpass) -> None:
-    audit_id = _id(audit_app, "Gamma Co")
+    audit_id = id_of(audit_app, "Gamma Co")
     before, checkpoints = audit_app.item(audit_id), _checkpoints(audit_app)
     after = audit_app.audit(audit_id, Decision(action="approve", reviewer="alice", duration_ms=1200))
     assert _checkpoints(audit_app) == checkpoints
@@ -180,7 +170,7 @@ def test_audit_approve_keeps_the_line_without_resuming_the_graph(audit_app: Firs
 
 def test_audit_edit_and_reject_change_the_item_and_save_eval_cases(audit_app: Firstpass, tmp_path: Path) -> None:
     load_csv(audit_app, "r2", csv_rows([("7", "Flo", "Omega Inc", "Fresno", "Hired a CFO.")]))
-    edited_id, rejected_id = _id(audit_app, "Gamma Co"), _id(audit_app, "Omega Inc")
+    edited_id, rejected_id = id_of(audit_app, "Gamma Co"), id_of(audit_app, "Omega Inc")
     line = "Gamma Co hiring a CFO is a big step."
     edited = audit_app.audit(edited_id, Decision(action="edit", reviewer="alice", line=line, force=True))
     assert edited.status == "approved" and edited.final_line == line
@@ -193,7 +183,7 @@ def test_audit_edit_and_reject_change_the_item_and_save_eval_cases(audit_app: Fi
 
 
 def test_audit_refuses_regenerate_and_unforced_edit_that_fires(audit_app: Firstpass) -> None:
-    audit_id = _id(audit_app, "Gamma Co")
+    audit_id = id_of(audit_app, "Gamma Co")
     with pytest.raises(DecisionError, match="cannot be regenerated"):
         audit_app.audit(audit_id, Decision(action="regenerate", reviewer="alice", note="x"))
     with pytest.raises(DecisionError, match="rules still fire"):
@@ -202,7 +192,7 @@ def test_audit_refuses_regenerate_and_unforced_edit_that_fires(audit_app: Firstp
 
 
 def test_audit_held_by_someone_else_is_refused(audit_app: Firstpass) -> None:
-    audit_id = _id(audit_app, "Gamma Co")
+    audit_id = id_of(audit_app, "Gamma Co")
     assert reviewqueue.claim(audit_app.store, audit_id, "alice")
     with pytest.raises(DecisionError, match="being audited by alice"):
         audit_app.audit(audit_id, Decision(action="approve", reviewer="bob"))

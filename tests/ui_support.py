@@ -15,6 +15,14 @@ from firstpass.store import Item, Store
 from graph.app import Firstpass
 
 CSV_HEADER = "Id,First Name,Company Name,City,Notes,Lead Source\n"
+# The flagged drafts most panel tests start from.
+LINES = {
+    "Acme Dental": "Act now!! Get 50% off at Acme Dental today",
+    "Beta Labs": "Beta Labs has a free trial for new patients.",
+    "Delta Roofing": "Delta Roofing is GUARANTEED to love this",
+}
+# The critic's confidence breaks any tie in the rules' blocking counts: the queue order is Acme, Beta, Delta.
+CONFIDENCES = {"Acme Dental": 0.1, "Beta Labs": 0.3, "Delta Roofing": 0.5}
 FEEDBACK_MARK = "A reviewer turned down the line"
 
 
@@ -74,6 +82,11 @@ def make_app(home: Path, lines: dict[str, str] | None = None, audit_rate: float 
     store = Store(settings.db_path)
     models = Models(ScriptedDrafter(lines or {}, regenerated), ScriptedCritic(confidences))
     return Firstpass(store, make_context(settings, models, store, policy(audit_rate)))
+
+
+def id_of(app: Firstpass, company: str) -> int:
+    """The id of the item for a company."""
+    return next(i.id for i in app.store.items() if i.prospect.company == company)
 
 
 def load_csv(app: Firstpass, run: str, csv_text: str) -> list[Item]:
