@@ -1003,6 +1003,36 @@ def wrong_name_company(draft: str, prospect: Prospect, policy: RulesPolicy) -> l
                      f"Refer to '{a.rec.company}' instead.") for s, e in a.other_companies]
 
 
+_WORD_BEFORE = re.compile(r"([^\W\d_][\w'’-]*)\s+$")
+
+
+@rule("wrong_name.glued")
+def wrong_name_glued(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """The prospect's own name run into the company name ("Henry Walsh Marine Supply"): a garbled company."""
+    a = _analyse(draft, prospect, policy)
+    names = {_fold(n) for n in (prospect.first_name, prospect.last_name) if n.strip()}
+    out = []
+    for s, e in a.company_spans:
+        m = _WORD_BEFORE.search(draft[:s])
+        if m and _strip_possessive(_fold(m.group(1))) in names:
+            out.append(_finding("wrong_name.glued", "high", (m.start(1), e),
+                                f"Writes '{draft[m.start(1):e]}': the prospect's name is run into the company "
+                                f"name '{a.rec.company}'.", f"Write '{a.rec.company}' on its own."))
+    return out
+
+
+@rule("other.repeated_company")
+def repeated_company(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """The company is named more than once in one line: a sign of a garbled draft."""
+    a = _analyse(draft, prospect, policy)
+    if len(a.company_spans) < 2:
+        return []
+    s, e = a.company_spans[1]
+    return [_finding("other.repeated_company", "medium", (s, e),
+                     f"Names '{a.rec.company}' {len(a.company_spans)} times in one line.",
+                     "Name the company once.")]
+
+
 @rule("placeholder")
 def placeholder(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
     """An unfilled template token such as {first_name}, [Company], <COMPANY> or {{x}}."""

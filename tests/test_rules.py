@@ -471,6 +471,23 @@ def _check_targets(path: Path, policy: RulesPolicy) -> None:
     assert score.good_passed >= 0.90, f"good lines flagged: {flagged_good}"
 
 
+def test_name_glued_to_the_company_fires(policy: RulesPolicy) -> None:
+    draft = "The new chairlift is a great example of Leonie Whitecap Peak Ski Resort, Leonie."
+    hits = found(draft, prospect(), policy, "wrong_name.glued")
+    assert texts(draft, hits) == ["Leonie Whitecap Peak Ski Resort"]
+
+
+def test_name_glued_near_miss_when_punctuated(policy: RulesPolicy) -> None:
+    assert found("Leonie, Whitecap Peak Ski Resort's new chairlift looks fast.", prospect(), policy, "wrong_name") == []
+
+
+def test_repeated_company_fires_on_the_second_mention(policy: RulesPolicy) -> None:
+    draft = "Whitecap Peak Ski Resort's new chairlift, Whitecap Peak Ski Resort, looks fast."
+    hits = found(draft, prospect(), policy, "other.repeated_company")
+    assert [(h.start, h.end) for h in hits] == [(draft.index(", Whitecap") + 2, draft.index(", looks"))]
+    assert found(GOOD, prospect(), policy, "other") == []
+
+
 @pytest.mark.parametrize("notes,draft,offending", [
     ("Opened a new high-speed chairlift.", "The award-winning chairlift at Whitecap Peak Ski Resort is a treat.", "award-winning"),
     ("Leonie was interviewed on a ski podcast.", "Your keynote on lift lines stuck with me, and Whitecap Peak Ski Resort is one to watch.", "keynote"),
