@@ -15,7 +15,7 @@ from firstpass.store import Item
 from graph.app import Firstpass
 from ui import handlers, render
 from ui.handlers import Session
-from ui_support import CONFIDENCES, LINES, csv_rows, id_of, load_csv, make_app
+from ui_support import CONFIDENCES, LINES, csv_rows, id_of, load_csv, make_app, scripted_app
 
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2"> ${7*7} {{company}}'
 ROWS = [
@@ -27,11 +27,9 @@ ROWS = [
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Firstpass]:
-    a = make_app(tmp_path, LINES, confidences=CONFIDENCES)
-    load_csv(a, "r1", csv_rows(ROWS))
+    a = scripted_app(tmp_path, ROWS)
     yield a
     a.close()
-
 
 
 def _text(html: str) -> str:

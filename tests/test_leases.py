@@ -14,7 +14,7 @@ from firstpass import reviewqueue
 from firstpass.store import SCHEMA, Store
 from graph.app import DecisionError, Firstpass
 from graph.human import Decision
-from ui_support import CONFIDENCES, LINES, csv_rows, id_of, load_csv, make_app
+from ui_support import CONFIDENCES, LINES, csv_rows, id_of, load_csv, make_app, scripted_app
 
 ROWS = [
     ("1", "Amara", "Delta Roofing", "Austin", "Won a roofing award."),
@@ -26,11 +26,9 @@ ROWS = [
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Firstpass]:
-    a = make_app(tmp_path, LINES, confidences=CONFIDENCES)
-    load_csv(a, "r1", csv_rows(ROWS))
+    a = scripted_app(tmp_path, ROWS)
     yield a
     a.close()
-
 
 
 def test_queue_order_matches_pending(app: Firstpass) -> None:

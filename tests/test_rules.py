@@ -3,7 +3,6 @@ the dev-set targets and the holdout set (throughput is `make bench`)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest

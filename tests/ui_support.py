@@ -84,6 +84,13 @@ def make_app(home: Path, lines: dict[str, str] | None = None, audit_rate: float 
     return Firstpass(store, make_context(settings, models, store, policy(audit_rate)))
 
 
+def scripted_app(home: Path, rows: list[tuple[str, str, str, str, str]], run: str = "r1") -> Firstpass:
+    """An app on the scripted LINES and CONFIDENCES with `rows` loaded as `run` and taken through the gate."""
+    app = make_app(home, LINES, confidences=CONFIDENCES)
+    load_csv(app, run, csv_rows(rows))
+    return app
+
+
 def id_of(app: Firstpass, company: str) -> int:
     """The id of the item for a company."""
     return next(i.id for i in app.store.items() if i.prospect.company == company)
