@@ -34,19 +34,24 @@ def prospects(n: int) -> list[Prospect]:
             for i in range(n)]
 
 
+def company_in(messages: list[dict[str, str]]) -> str:
+    """The company named in a drafter prompt's last user turn (for fake drafters)."""
+    return messages[-1]["content"].split("Company: ", 1)[1].split("\n", 1)[0]
+
+
 def _good_line(messages: list[dict[str, str]]) -> str:
-    user = messages[-1]["content"]
-    company = user.split("Company: ", 1)[1].split("\n", 1)[0]
-    return f"Opening the new office is a big step for {company}."
+    return f"Opening the new office is a big step for {company_in(messages)}."
 
 
-def _app(home: Path, models: Models) -> Firstpass:
+def bench_app(home: Path, models: Models) -> Firstpass:
+    """A Firstpass app over a fresh database in `home` with the given models."""
     settings = load_settings({"FIRSTPASS_HOME": str(home)})
     store = Store(settings.db_path)
     return Firstpass(store, make_context(settings, models, store))
 
 
-def _load(app: Firstpass, run: str, items: list[Prospect]) -> None:
+def load_run(app: Firstpass, run: str, items: list[Prospect]) -> None:
+    """Add prospects to a run (CSV row numbers from 2)."""
     app.store.ensure_run(run)
     app.store.add_items(run, [(i + 2, {}, p) for i, p in enumerate(items)])
 
@@ -54,10 +59,10 @@ def _load(app: Firstpass, run: str, items: list[Prospect]) -> None:
 def bench_overhead(n: int = 400) -> float:
     """Milliseconds per item for the whole graph with zero-latency fakes and the real SQLite checkpointer."""
     with tempfile.TemporaryDirectory() as tmp:
-        app = _app(Path(tmp), Models(FakeDrafter(_good_line), FakeCritic()))
-        _load(app, "warm", prospects(20))
+        app = bench_app(Path(tmp), Models(FakeDrafter(_good_line), FakeCritic()))
+        load_run(app, "warm", prospects(20))
         run_batch(app, todo(app, "warm"), concurrency=1)
-        _load(app, "bench", prospects(n))
+        load_run(app, "bench", prospects(n))
         items = todo(app, "bench")
         started = time.perf_counter()
         for item in items:
@@ -79,8 +84,8 @@ def bench_batch(n: int = 500, delay: float = 0.2, concurrency: int = 16) -> tupl
         endpoint = ModelEndpoint(base_url=url, model="stub", api_key="x")
         models = Models(build_drafter(endpoint, url), build_critic(endpoint, url, retries=0))
         with tempfile.TemporaryDirectory() as tmp:
-            app = _app(Path(tmp), models)
-            _load(app, "bench", prospects(n))
+            app = bench_app(Path(tmp), models)
+            load_run(app, "bench", prospects(n))
             summary = run_batch(app, todo(app, "bench"), concurrency=concurrency)
             calls = app.store.conn.execute("SELECT COUNT(*) FROM llm_calls WHERE error IS NULL").fetchone()[0]
             app.close()

@@ -10,6 +10,7 @@ import pytest
 
 from critics.critic import CriticVerdict
 from critics.policy import Policy, load_policy
+from firstpass.bench import company_in as company_of
 from firstpass.models import FakeCritic, FakeDrafter
 from firstpass.prospect import Prospect
 from firstpass.session import Models, make_context
@@ -19,11 +20,6 @@ from graph.app import Firstpass
 
 REPO = Path(__file__).resolve().parents[1]
 DEV_SET = REPO.parent / "shared" / "data" / "dev.jsonl"
-
-
-def company_of(messages: list[dict[str, str]]) -> str:
-    """The company named in a drafter prompt's last user turn."""
-    return messages[-1]["content"].split("Company: ", 1)[1].split("\n", 1)[0]
 
 
 def good_line(messages: list[dict[str, str]]) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import socket
 import statistics
 import tempfile
 import time
@@ -18,11 +17,10 @@ from pathlib import Path
 
 from critics.critic import CriticVerdict
 from firstpass import accounts, reviewqueue
-from firstpass.bench import prospects
+from firstpass.bench import bench_app, company_in, load_run, prospects
 from firstpass.models import FakeCritic, FakeDrafter
-from firstpass.session import Models, make_context
-from firstpass.settings import load_settings
-from firstpass.store import Store
+from firstpass.server import free_port
+from firstpass.session import Models
 from graph.app import Firstpass
 from graph.batch import run_batch, todo
 from ui import handlers
@@ -50,28 +48,13 @@ WAIT_JS = """(old) => { window.__fpDone = new Promise((resolve) => {
 }); }"""
 
 
-def _line(messages: list[dict[str, str]]) -> str:
-    user = messages[-1]["content"]
-    company = user.split("Company: ", 1)[1].split("\n", 1)[0]
-    return f"Congrats on the growth at {company}."
-
-
 def build_app(home: Path, n: int) -> Firstpass:
     """A store with `n` items waiting for review (the fake critic's low confidence flags every line)."""
-    settings = load_settings({"FIRSTPASS_HOME": str(home)})
-    store = Store(settings.db_path)
-    models = Models(FakeDrafter(_line), FakeCritic(CriticVerdict(findings=[], confidence=0.4)))
-    app = Firstpass(store, make_context(settings, models, store))
-    app.store.ensure_run("bench", headers=[])
-    app.store.add_items("bench", [(i + 2, {}, p) for i, p in enumerate(prospects(n))])
+    drafter = FakeDrafter(lambda messages: f"Congrats on the growth at {company_in(messages)}.")
+    app = bench_app(home, Models(drafter, FakeCritic(CriticVerdict(findings=[], confidence=0.4))))
+    load_run(app, "bench", prospects(n))
     run_batch(app, todo(app, "bench"), concurrency=4)
     return app
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -136,7 +119,7 @@ def main() -> None:
         password = secrets.token_urlsafe(12)
         accounts.add_reviewer(app.store, "bench", password)
         blocks = build_panel(app)
-        url = launch_panel(blocks, app.store, port=_free_port(), block=False, quiet=True)
+        url = launch_panel(blocks, app.store, port=free_port(), block=False, quiet=True)
         try:
             times = measure(url, password, args.decisions, args.warmup)
         finally:
