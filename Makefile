@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 # llama-cpp-python compiles llama.cpp once (pip caches the wheel); use every core for it.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: install install-dev demo test bench browser clean
+.PHONY: install install-dev demo test lint bench browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,13 +35,19 @@ demo: install
 	$(VENV)/bin/firstpass demo
 	$(VENV)/bin/firstpass review --no-auth --run demo
 
-test: install-dev
+# The import-layer contract, ruff and mypy: zero findings.
+lint: install-dev
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: lint
 	@$(PY) -m pytest -q -rs; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
 
 bench: install-dev
-	$(PY) -m firstpass.bench
-	$(PY) -m ui.bench
+	$(PY) tests/bench_gate.py
+	$(PY) tests/bench_panel.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

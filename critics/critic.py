@@ -7,7 +7,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field, field_validator
 
 from critics.findings import Category, Finding, Severity
-from firstpass.prospect import Prospect
+from critics.prospect import Prospect
 from prompts.loader import PromptTemplate, render
 
 CRITIC_FAILED = "other.critic_failed"
@@ -101,7 +101,7 @@ def describe_error(exc: BaseException) -> str:
 def critique(critic: CriticModel, prompt: PromptTemplate, draft: str, prospect: Prospect) -> CriticResult:
     """Run the critic on one draft; any failure (invalid answers after retries, server down, time-out) fails closed."""
     try:
-        verdict = critic.review(render(prompt, prospect, draft=draft))
+        verdict = critic.review(render(prompt, prospect.prompt_fields(), draft=draft))
     except Exception as exc:  # noqa: BLE001 - whatever broke, the line must go to a human, never be approved
         return failed_result(describe_error(exc), critic.model_id)
     return to_result(verdict, draft, critic.model_id)

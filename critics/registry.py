@@ -1,13 +1,14 @@
-"""The rule registry: a decorator appends each rule, with its stable taxonomy code, to one list."""
+"""The rule registry: a decorator files each rule under its stable code (the taxonomy category, then a dot and a name)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
-from critics.findings import Category, Finding
+from critics.findings import CATEGORIES, Category, Finding
 from critics.policy import RulesPolicy
-from firstpass.prospect import Prospect
+from critics.prospect import Prospect
 
 RuleFunc = Callable[[str, Prospect, RulesPolicy], list[Finding]]
 
@@ -21,15 +22,20 @@ class Rule:
     func: RuleFunc
 
 
-RULES: list[Rule] = []
+RULES: dict[str, Rule] = {}
 
 
 def rule(code: str) -> Callable[[RuleFunc], RuleFunc]:
     """Register a rule under a stable code whose first dotted part is its taxonomy category."""
+    category = code.split(".", 1)[0]
+    if category not in CATEGORIES:
+        raise ValueError(f"rule code {code!r} does not start with a taxonomy category ({', '.join(CATEGORIES)})")
 
     def register(func: RuleFunc) -> RuleFunc:
-        category = code.split(".", 1)[0]
-        RULES.append(Rule(category=category, code=code, func=func))  # type: ignore[arg-type]
+        known = RULES.get(code)
+        if known is not None and known.func.__qualname__ != func.__qualname__:
+            raise ValueError(f"rule code {code!r} is registered twice ({known.func.__qualname__}, {func.__qualname__})")
+        RULES[code] = Rule(category=cast(Category, category), code=code, func=func)
         return func
 
     return register

@@ -13,10 +13,13 @@ from critics.critic import CriticModel, critique
 from critics.findings import Finding
 from critics.gate import decide_route
 from critics.policy import Policy, load_policy
+from critics.prospect import Prospect
 from critics.rules import run_rules
-from firstpass.csvfile import CsvError
-from firstpass.prospect import Prospect
 from prompts.loader import PromptTemplate
+
+
+class CasesError(ValueError):
+    """A cases file that cannot be read; the message names the line and the field."""
 
 
 class GateCase(BaseModel):
@@ -30,12 +33,12 @@ class GateCase(BaseModel):
 
 
 def read_cases(path: Path | str) -> list[GateCase]:
-    """Read a JSONL file of cases; a bad line raises CsvError naming the line and the field."""
+    """Read a JSONL file of cases; a bad line raises CasesError naming the line and the field."""
     cases = []
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise CsvError(f"cannot read {path}: {exc}") from exc
+        raise CasesError(f"cannot read {path}: {exc}") from exc
     for n, text in enumerate(lines, start=1):
         if not text.strip():
             continue
@@ -45,10 +48,10 @@ def read_cases(path: Path | str) -> list[GateCase]:
                 data["id"] = str(data["id"])
             cases.append(GateCase.model_validate(data))
         except json.JSONDecodeError as exc:
-            raise CsvError(f"{path} line {n}: not valid JSON ({exc.msg})") from exc
+            raise CasesError(f"{path} line {n}: not valid JSON ({exc.msg})") from exc
         except ValidationError as exc:
             fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise CsvError(f"{path} line {n}: {fields}") from exc
+            raise CasesError(f"{path} line {n}: {fields}") from exc
     return cases
 
 
@@ -86,7 +89,7 @@ def gate_cases(cases: list[GateCase], policy: Policy | None, critic: CriticModel
 
 def score(cases: list[GateCase], results: list[dict[str, Any]]) -> str:
     """A one-paragraph score of the routes against the labels (empty if the cases carry none)."""
-    labelled = [(c, r) for c, r in zip(cases, results) if c.label in ("good", "bad")]
+    labelled = [(c, r) for c, r in zip(cases, results, strict=True) if c.label in ("good", "bad")]
     if not labelled:
         return ""
     bad = [(c, r) for c, r in labelled if c.label == "bad" and set(c.errors) != {"tone"}]

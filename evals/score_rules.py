@@ -13,8 +13,8 @@ from pathlib import Path
 
 from critics.findings import Finding
 from critics.policy import RulesPolicy, load_policy
+from critics.prospect import Prospect
 from critics.rules import run_rules
-from firstpass.prospect import Prospect
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev.jsonl"
 

@@ -1,4 +1,4 @@
-"""Reviewer accounts for the review panel, in the same SQLite file as everything else.
+"""Reviewer accounts for the review panel, in the same database as everything else.
 
 Only a salted scrypt hash of each password is stored, with the cost parameters beside it so that
 they can be raised later without locking anyone out.
@@ -13,19 +13,8 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from firstpass.store import Store
+from firstpass.db import Store
 
-TABLE = """
-CREATE TABLE IF NOT EXISTS reviewers (
-    name TEXT PRIMARY KEY,
-    salt BLOB NOT NULL,
-    hash BLOB NOT NULL,
-    n INTEGER NOT NULL,
-    r INTEGER NOT NULL,
-    p INTEGER NOT NULL,
-    created_at REAL NOT NULL
-)
-"""
 # scrypt at n=2**14, r=8 costs ~16 MB and some tens of milliseconds: cheap for a login, dear for a guesser.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD = 8
@@ -51,11 +40,6 @@ def _hash(password: str, salt: bytes, n: int = SCRYPT_N, r: int = SCRYPT_R, p: i
     return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024, dklen=32)
 
 
-def _ensure(store: Store) -> None:
-    with store.lock:
-        store.conn.execute(TABLE)
-
-
 def check_name(name: str) -> str:
     """The reviewer name, validated: letters, digits and . _ @ - only, at most 64 characters."""
     if not NAME_PATTERN.fullmatch(name or ""):
@@ -71,49 +55,37 @@ def add_reviewer(store: Store, name: str, password: str, replace: bool = False) 
         raise AccountError(f"the password must have at least {MIN_PASSWORD} characters")
     if len(password) > MAX_PASSWORD:
         raise AccountError(f"the password must have at most {MAX_PASSWORD} characters")
-    _ensure(store)
     salt = secrets.token_bytes(16)
     digest = _hash(password, salt)
     now = time.time()
-    with store.tx() as c:
-        exists = c.execute("SELECT 1 FROM reviewers WHERE name = ?", (name,)).fetchone()
-        if exists and not replace:
-            raise AccountError(f"reviewer {name!r} already exists (add --replace to set a new password)")
-        c.execute("INSERT OR REPLACE INTO reviewers (name, salt, hash, n, r, p, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                  (name, salt, digest, SCRYPT_N, SCRYPT_R, SCRYPT_P, now))
+    if not store.put_reviewer(name, salt, digest, (SCRYPT_N, SCRYPT_R, SCRYPT_P), replace):
+        raise AccountError(f"reviewer {name!r} already exists (add --replace to set a new password)")
     return Reviewer(name=name, created_at=now)
 
 
 def remove_reviewer(store: Store, name: str) -> bool:
     """Delete a reviewer account; False if there was none. Their past decisions stay in the audit log."""
-    _ensure(store)
-    with store.tx() as c:
-        return c.execute("DELETE FROM reviewers WHERE name = ?", (name,)).rowcount == 1
+    return store.delete_reviewer(name)
 
 
 def list_reviewers(store: Store) -> list[Reviewer]:
     """Every reviewer account, by name."""
-    _ensure(store)
-    return [Reviewer(name=r["name"], created_at=r["created_at"])
-            for r in store.query("SELECT name, created_at FROM reviewers ORDER BY name")]
+    return [Reviewer(name=r["name"], created_at=r["created_at"]) for r in store.reviewer_rows()]
 
 
 def has_reviewers(store: Store) -> bool:
     """Whether at least one reviewer account exists."""
-    _ensure(store)
-    return bool(store.query("SELECT 1 FROM reviewers LIMIT 1"))
+    return bool(store.reviewer_rows())
 
 
 def exists(store: Store, name: str) -> bool:
     """Whether reviewer `name` has an account (a removed reviewer's open sessions stop working)."""
-    _ensure(store)
-    return bool(store.query("SELECT 1 FROM reviewers WHERE name = ?", (name,)))
+    return bool(store.reviewer_rows(name))
 
 
 def verify(store: Store, name: str, password: str) -> bool:
     """Whether `password` is the password of reviewer `name`."""
-    _ensure(store)
-    rows = store.query("SELECT salt, hash, n, r, p FROM reviewers WHERE name = ?", (name,))
+    rows = store.reviewer_rows(name)
     if not rows or not password or len(password) > MAX_PASSWORD:
         _hash(password[:MAX_PASSWORD] if password else "", _DUMMY_SALT)
         return False

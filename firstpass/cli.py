@@ -13,9 +13,10 @@ from typing import Any
 
 from critics.findings import CATEGORIES
 from critics.policy import PolicyError
+from evals.gate import CasesError
 from firstpass.csvfile import CsvError, load_prospects
+from firstpass.db import STATUSES, Item
 from firstpass.settings import SettingsError, load_settings
-from firstpass.store import STATUSES, Item
 
 EXIT_USAGE = 2
 
@@ -35,8 +36,8 @@ def _default_reviewer() -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Load a prospect CSV and take every row through the gate."""
+    from firstpass.batch import run_batch, todo
     from firstpass.session import open_app, open_models
-    from graph.batch import run_batch, todo
 
     loaded = load_prospects(args.csv)
     for warning in loaded.warnings:
@@ -71,6 +72,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\nreview in the panel: firstpass review --run {run}   (first: firstpass reviewer add NAME,"
               " or --no-auth on this machine)")
         print(f"or here: firstpass items --run {run} --status review; firstpass decide ITEM approve|edit|reject|regenerate")
+    if summary.held_elsewhere:
+        print(f"  {summary.held_elsewhere} item(s) were being processed by another process and were left to it")
     if summary.failed:
         print("failed items are retried when you run the same command again")
     return 0
@@ -98,9 +101,9 @@ def _policy(args: argparse.Namespace) -> Any:
 # items, show, decide ---------------------------------------------------------------------------------
 
 def _open_store() -> Any:
-    from firstpass.store import Store
+    from firstpass.db import Store
 
-    return Store(load_settings().db_path)
+    return Store(load_settings().database)
 
 
 def cmd_items(args: argparse.Namespace) -> int:
@@ -143,8 +146,8 @@ def cmd_decide(args: argparse.Namespace) -> int:
     """Decide a flagged item: approve, edit, reject or regenerate."""
     from pydantic import ValidationError
 
+    from firstpass.service import DecisionError
     from firstpass.session import open_app, open_models
-    from graph.app import DecisionError
     from graph.human import Decision
 
     try:
@@ -402,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("instructor").setLevel(logging.CRITICAL)
     try:
         return int(args.func(args) or 0)
-    except (CsvError, SettingsError, PolicyError) as exc:
+    except (CsvError, CasesError, SettingsError, PolicyError) as exc:
         _err(str(exc))
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from firstpass.prospect import STANDARD_FIELDS, Prospect
+from critics.prospect import STANDARD_FIELDS, Prospect
 
 # Header spellings seen in CRM and data-tool exports, after normalising (lower case, no spaces/_/-).
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -140,7 +140,7 @@ def parse_prospects(text: str, source: str = "<csv>") -> LoadResult:
         if len(cells) > len(headers):
             result.skipped.append(SkippedRow(row_no, f"has {len(cells)} fields but the header has {len(headers)}"))
             continue
-        values = dict(zip(headers, [c.strip() for c in cells] + [""] * (len(headers) - len(cells))))
+        values = dict(zip(headers, [c.strip() for c in cells] + [""] * (len(headers) - len(cells)), strict=True))
         empty = [f for f in REQUIRED if not values[mapping[f]]]
         if empty:
             result.skipped.append(SkippedRow(row_no, f"empty required field(s): {', '.join(mapping[f] for f in empty)}"))

@@ -6,8 +6,8 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from firstpass.prospect import STANDARD_FIELDS
-from firstpass.store import Store
+from critics.prospect import STANDARD_FIELDS
+from firstpass.db import Store
 
 LINE_COLUMN = "first_line"
 APPROVED = ("approved", "auto_approved")

@@ -1,4 +1,4 @@
-"""Open firstpass from settings: the store, the embedded or remote models, and the graph application."""
+"""Open firstpass from settings: the store, the embedded or remote models, and the service over them."""
 
 from __future__ import annotations
 
@@ -8,44 +8,48 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from critics.critic import CriticModel
+from critics.critic import CriticVerdict
 from critics.policy import Policy, load_policy
-from firstpass.models import DrafterModel, LoggedCritic, LoggedDrafter, build_critic, build_drafter
+from firstpass.db import Store
 from firstpass.server import EmbeddedModel, EmbeddedServer, critic_model_file, drafter_model_file
+from firstpass.service import Firstpass
 from firstpass.settings import ModelEndpoint, Settings
-from firstpass.store import Store
-from graph.app import Firstpass
+from graph.models import CallLog, ChatDrafter, InstructorCritic, ModelCall, ModelSpec, register_client
 from graph.state import Context
-from prompts.loader import load_prompt
 
 
 @dataclass
 class Models:
-    """The drafter and the critic in use."""
+    """The drafter and the critic in use: objects with `model_id`, a `log` hook, and `complete` or `review`."""
 
-    drafter: DrafterModel
-    critic: CriticModel
+    drafter: Any
+    critic: Any
 
 
-def _base_url(endpoint: ModelEndpoint, role: str, settings: Settings, stack: ExitStack) -> str:
-    if endpoint.base_url:
-        return endpoint.base_url
+def spec_of(endpoint: ModelEndpoint, retries: int = 2) -> ModelSpec:
+    """The serialisable spec of a configured endpoint (never its key)."""
+    return ModelSpec(provider="embedded" if endpoint.embedded else "openai", model=endpoint.model,
+                     base_url=endpoint.base_url, timeout=endpoint.timeout, temperature=endpoint.temperature,
+                     max_tokens=endpoint.max_tokens, structured_mode=endpoint.structured_mode, retries=retries)
+
+
+def embedded_base_url(role: str, model: str, home: Any, stack: ExitStack) -> str:
+    """Start the embedded llama.cpp server for a role's model (stopped when `stack` closes); its base URL."""
     if role == "drafter":
-        model = EmbeddedModel(endpoint.model, drafter_model_file(), chat_format="chatml")
+        served = EmbeddedModel(model, drafter_model_file(), chat_format="chatml")
     else:
         # Grammar-constrained tool calls: llama.cpp's server rejects json_schema response formats.
-        model = EmbeddedModel(endpoint.model, critic_model_file(settings.home), chat_format="chatml-function-calling",
-                              n_ctx=4096)
-    server = EmbeddedServer(model, settings.home / "logs", threads=1)
-    return stack.enter_context(server).base_url
+        served = EmbeddedModel(model, critic_model_file(home), chat_format="chatml-function-calling", n_ctx=4096)
+    return stack.enter_context(EmbeddedServer(served, home / "logs", threads=1)).base_url
 
 
 class LazyModel:
-    """Builds its model (and starts its embedded server) on first use, so commands that need no model start fast."""
+    """Builds its client (and starts its embedded server) on first use, so commands that need no model start fast."""
 
-    def __init__(self, model_id: str, build: Callable[[], Any]) -> None:
-        """Wrap `build`, called once on first use."""
+    def __init__(self, model_id: str, build: Callable[[CallLog | None], Any]) -> None:
+        """Wrap `build(log)`, called once on first use."""
         self.model_id = model_id
+        self.log: CallLog | None = None
         self._build = build
         self._inner: Any = None
         self._lock = threading.Lock()
@@ -53,46 +57,73 @@ class LazyModel:
     def _get(self) -> Any:
         with self._lock:
             if self._inner is None:
-                self._inner = self._build()
+                self._inner = self._build(self.log)
             return self._inner
 
     def complete(self, messages: list[dict[str, str]]) -> str:
         """Drafter call."""
-        return self._get().complete(messages)
+        return str(self._get().complete(messages))
 
-    def review(self, messages: list[dict[str, str]]) -> Any:
+    def review(self, messages: list[dict[str, str]]) -> CriticVerdict:
         """Critic call."""
-        return self._get().review(messages)
+        verdict: CriticVerdict = self._get().review(messages)
+        return verdict
 
 
 @contextmanager
 def open_models(settings: Settings) -> Iterator[Models]:
     """The configured models, built on first use; embedded servers started for them are stopped on exit."""
     with ExitStack() as stack:
-        drafter = LazyModel(settings.drafter.model, lambda: build_drafter(
-            settings.drafter, _base_url(settings.drafter, "drafter", settings, stack)))
-        critic = LazyModel(settings.critic.model, lambda: build_critic(
-            settings.critic, _base_url(settings.critic, "critic", settings, stack), settings.critic_retries))
-        yield Models(drafter=drafter, critic=critic)
+        def build(role: str, endpoint: ModelEndpoint) -> Callable[[CallLog | None], Any]:
+            def make(log: CallLog | None) -> Any:
+                spec = spec_of(endpoint, settings.critic_retries)
+                if endpoint.embedded:
+                    spec = spec.model_copy(update={"base_url": embedded_base_url(role, endpoint.model, settings.home,
+                                                                                 stack)})
+                key = endpoint.api_key.get_secret_value()
+                return ChatDrafter(spec, key, log) if role == "drafter" else InstructorCritic(spec, key, log)
+            return make
+
+        yield Models(drafter=LazyModel(settings.drafter.model, build("drafter", settings.drafter)),
+                     critic=LazyModel(settings.critic.model, build("critic", settings.critic)))
+
+
+def store_log(store: Store) -> CallLog:
+    """A call log that writes every model call attempt to the store."""
+    def log(call: ModelCall) -> None:
+        store.log_llm_call(call.role, call.model, call.thread, call.request, call.response, call.error,
+                           call.duration_ms, call.attempt)
+    return log
 
 
 def make_context(settings: Settings, models: Models, store: Store | None = None,
-                 policy: Policy | None = None) -> Context:
-    """The graph's run-scoped context; with a store, every model call is logged to it."""
-    drafter, critic = models.drafter, models.critic
+                 policy: Policy | None = None) -> tuple[Context, tuple[str, str]]:
+    """The graph's serialisable context, with `models` registered in this process (their calls logged to `store`).
+
+    Returns the context and the names of the registered clients (forget them with graph.models.unregister_client).
+    """
     if store is not None:
-        drafter, critic = LoggedDrafter(drafter, store), LoggedCritic(critic, store)
-    return Context(
-        drafter=drafter, critic=critic, policy=policy or load_policy(settings.policy_path),
-        drafter_prompt=load_prompt("drafter", settings.prompt_version), critic_prompt=load_prompt("critic"),
-    )
+        models.drafter.log = models.critic.log = store_log(store)
+    names = (register_client(models.drafter), register_client(models.critic))
+    drafter = spec_of(settings.drafter).model_copy(update={"client": names[0], "model": models.drafter.model_id})
+    critic = spec_of(settings.critic, settings.critic_retries).model_copy(
+        update={"client": names[1], "model": models.critic.model_id})
+    context = Context(drafter=drafter, critic=critic, policy=policy or load_policy(settings.policy_path),
+                      drafter_prompt=settings.prompt_version)
+    return context, names
+
+
+def build_app(settings: Settings, models: Models, policy: Policy | None = None) -> Firstpass:
+    """The Firstpass service over the settings' database with `models` (close it when done)."""
+    store = Store(settings.database)
+    context, names = make_context(settings, models, store, policy)
+    return Firstpass(store, context, clients=names)
 
 
 @contextmanager
 def open_app(settings: Settings, models: Models, policy: Policy | None = None) -> Iterator[Firstpass]:
-    """The Firstpass application over the settings' database file."""
-    store = Store(settings.db_path)
-    app = Firstpass(store, make_context(settings, models, store, policy))
+    """The Firstpass service over the settings' database, closed on exit."""
+    app = build_app(settings, models, policy)
     try:
         yield app
     finally:

@@ -1,15 +1,20 @@
-"""Settings: where data lives and which model endpoints to use, from the environment and a config file.
+"""Settings: where data lives and which model endpoints to use, from FIRSTPASS_* variables over a config file.
 
-Nothing here is read at import time; call `load_settings()` where settings are needed.
+Read through pydantic-settings; nothing is read at import time: call `load_settings()` where settings are
+needed. API keys are `SecretStr`: they print as '**********' and never reach a log or the graph's context.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources import EnvSettingsSource, InitSettingsSource
 
 DEFAULT_DRAFTER_MODEL = "smollm2-135m-instruct"
 DEFAULT_CRITIC_MODEL = "gemma3-270m"
@@ -26,12 +31,12 @@ class ModelEndpoint(BaseModel):
 
     base_url: str | None = Field(default=None, description="OpenAI-compatible base URL, e.g. https://api.openai.com/v1.")
     model: str = Field(description="Model id sent to the endpoint.")
-    api_key: str = Field(default="not-needed", description="API key; local servers ignore it.")
+    api_key: SecretStr = Field(default=SecretStr("not-needed"), description="API key; local servers ignore it.")
     timeout: float = Field(default=60.0, gt=0, description="Seconds before a call counts as failed.")
     temperature: float = Field(default=0.3, ge=0, le=2)
     max_tokens: int = Field(default=80, gt=0)
-    structured_mode: str = Field(default="tools", pattern="^(tools|json_schema)$",
-                                 description="How the critic gets structured output: tools or json_schema.")
+    structured_mode: Literal["tools", "json_schema"] = Field(
+        default="tools", description="How the critic gets structured output: tools or json_schema.")
 
     @property
     def embedded(self) -> bool:
@@ -39,68 +44,113 @@ class ModelEndpoint(BaseModel):
         return self.base_url is None
 
 
-class Settings(BaseModel):
-    """Everything firstpass reads from its environment."""
+class DrafterEndpoint(ModelEndpoint):
+    """The drafter's endpoint: the embedded SmolLM2 unless configured."""
 
-    model_config = ConfigDict(extra="forbid")
+    model: str = Field(default=DEFAULT_DRAFTER_MODEL, description="Model id sent to the endpoint.")
 
-    home: Path = Field(description="Data folder: the database and logs live here (FIRSTPASS_HOME).")
-    drafter: ModelEndpoint
-    critic: ModelEndpoint
-    policy_path: Path | None = Field(default=None, description="Policy TOML overlaying the defaults (FIRSTPASS_POLICY).")
+
+class CriticEndpoint(ModelEndpoint):
+    """The critic's endpoint: the embedded Gemma 3 unless configured; deterministic, room for a structured answer."""
+
+    model: str = Field(default=DEFAULT_CRITIC_MODEL, description="Model id sent to the endpoint.")
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    max_tokens: int = Field(default=320, gt=0)
+    retries: int = Field(default=2, ge=0, description="How often an invalid critic answer is retried "
+                         "(FIRSTPASS_CRITIC_RETRIES).")
+
+
+class Settings(BaseSettings):
+    """Everything firstpass reads from its environment: FIRSTPASS_* variables over `config.toml` over defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="FIRSTPASS_", env_nested_delimiter="_", env_nested_max_split=1,
+                                      extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".firstpass",
+                       description="Data folder: the database and logs live here (FIRSTPASS_HOME).")
+    database_url: str | None = Field(default=None, description="A SQLAlchemy URL for the database; default: "
+                                     "the SQLite file firstpass.db in the data folder.")
+    drafter: DrafterEndpoint = Field(default_factory=DrafterEndpoint)
+    critic: CriticEndpoint = Field(default_factory=CriticEndpoint)
+    policy_path: Path | None = Field(default=None, validation_alias=AliasChoices("FIRSTPASS_POLICY", "policy"),
+                                     description="Policy TOML overlaying the defaults (FIRSTPASS_POLICY).")
     prompt_version: str | None = Field(default=None, description="Drafter prompt version; None means the newest.")
-    critic_retries: int = Field(default=2, ge=0, description="How often an invalid critic answer is retried.")
+
+    @property
+    def critic_retries(self) -> int:
+        """How often an invalid critic answer is retried."""
+        return self.critic.retries
 
     @property
     def db_path(self) -> Path:
-        """The one SQLite file that holds checkpoints and the app's tables."""
+        """The SQLite file that holds checkpoints and the app's tables (the embedded default)."""
         return self.home / "firstpass.db"
 
+    @property
+    def database(self) -> Path | str:
+        """What the store opens: the configured URL, else the SQLite file."""
+        return self.database_url or self.db_path
 
-_ENV_KEYS = {"BASE_URL": "base_url", "MODEL": "model", "API_KEY": "api_key", "TIMEOUT": "timeout"}
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment (as given to load_settings) first, then the config file."""
+        return init_settings, env_settings
 
 
-def _endpoint(role: str, file_cfg: dict, default_model: str, env: dict[str, str]) -> ModelEndpoint:
-    cfg = dict(file_cfg.get(role, {}))
-    for suffix, key in _ENV_KEYS.items():
-        value = env.get(f"FIRSTPASS_{role.upper()}_{suffix}")
-        if value:
-            cfg[key] = value
-    if cfg.get("base_url") and not cfg.get("model"):
-        raise SettingsError(f"{role}: base_url is set but no model (set FIRSTPASS_{role.upper()}_MODEL)")
-    cfg.setdefault("model", default_model)
-    if role == "critic":
-        cfg.setdefault("temperature", 0.0)
-        cfg.setdefault("max_tokens", 320)
+class _MappingEnv(EnvSettingsSource):
+    """The environment source over a given mapping instead of os.environ (tests pass their own)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._given = {k.lower(): v for k, v in env.items() if v != ""}
+        super().__init__(settings_cls, case_sensitive=False)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return self._given
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
     try:
-        return ModelEndpoint.model_validate(cfg)
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
+    return data
+
+
+def _env_name(loc: tuple[Any, ...]) -> str:
+    return "FIRSTPASS_" + "_".join(str(p) for p in loc).upper()
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from FIRSTPASS_* environment variables over `FIRSTPASS_HOME/config.toml` (or FIRSTPASS_CONFIG)."""
+    given: dict[str, str] = dict(os.environ if env is None else env)
+    home = Path(given.get("FIRSTPASS_HOME") or Path.home() / ".firstpass").expanduser()
+    config_path = Path(given["FIRSTPASS_CONFIG"]) if given.get("FIRSTPASS_CONFIG") else home / "config.toml"
+    file_cfg = _read_config(config_path)
+    if "critic_retries" in file_cfg:  # the config file's older, top-level spelling
+        file_cfg.setdefault("critic", {}).setdefault("retries", file_cfg.pop("critic_retries"))
+    for role in ("drafter", "critic"):
+        base = given.get(f"FIRSTPASS_{role.upper()}_BASE_URL") or (file_cfg.get(role) or {}).get("base_url")
+        model = given.get(f"FIRSTPASS_{role.upper()}_MODEL") or (file_cfg.get(role) or {}).get("model")
+        if base and not model:
+            raise SettingsError(f"{role}: base_url is set but no model (set FIRSTPASS_{role.upper()}_MODEL)")
+
+    class _Settings(Settings):
+        @classmethod
+        def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                       env_settings: PydanticBaseSettingsSource,
+                                       dotenv_settings: PydanticBaseSettingsSource,
+                                       file_secret_settings: PydanticBaseSettingsSource,
+                                       ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return _MappingEnv(settings_cls, given), InitSettingsSource(settings_cls, init_kwargs={**file_cfg, "home": home})
+
+    try:
+        loaded = _Settings()
     except ValidationError as exc:
-        fields = "; ".join(f"{role}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise SettingsError(f"invalid model settings: {fields}") from exc
-
-
-def load_settings(env: dict[str, str] | None = None) -> Settings:
-    """Build settings from FIRSTPASS_* environment variables over `FIRSTPASS_HOME/config.toml`."""
-    env = dict(os.environ if env is None else env)
-    home = Path(env.get("FIRSTPASS_HOME") or Path.home() / ".firstpass").expanduser()
-    config_path = Path(env["FIRSTPASS_CONFIG"]) if env.get("FIRSTPASS_CONFIG") else home / "config.toml"
-    file_cfg: dict = {}
-    if config_path.exists():
-        try:
-            file_cfg = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"config file {config_path} is not valid TOML: {exc}") from exc
-    policy = env.get("FIRSTPASS_POLICY") or file_cfg.get("policy")
-    try:
-        return Settings(
-            home=home,
-            drafter=_endpoint("drafter", file_cfg, DEFAULT_DRAFTER_MODEL, env),
-            critic=_endpoint("critic", file_cfg, DEFAULT_CRITIC_MODEL, env),
-            policy_path=Path(policy) if policy else None,
-            prompt_version=env.get("FIRSTPASS_PROMPT_VERSION") or file_cfg.get("prompt_version"),
-            critic_retries=int(env.get("FIRSTPASS_CRITIC_RETRIES") or file_cfg.get("critic_retries", 2)),
-        )
-    except (ValidationError, ValueError) as exc:
-        if isinstance(exc, SettingsError):
-            raise
-        raise SettingsError(f"invalid settings: {exc}") from exc
+        fields = "; ".join(f"{'.'.join(map(str, e['loc']))} ({_env_name(e['loc'])}): {e['msg']}" for e in exc.errors())
+        raise SettingsError(f"invalid settings: {fields}") from exc
+    return loaded

@@ -11,7 +11,7 @@ from graph.routing import after_human, after_route
 from graph.state import Context, State
 
 
-def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph[State, Context, State, State]:
     """The compiled graph; pass a checkpointer to pause at the human checkpoint and survive restarts."""
     builder = StateGraph(State, context_schema=Context)
     builder.add_node("draft", nodes.draft)
@@ -28,8 +28,3 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
     builder.add_edge("auto_approve", END)
     builder.add_conditional_edges("human", after_human)
     return builder.compile(checkpointer=checkpointer, name="firstpass")
-
-
-def studio_graph() -> CompiledStateGraph:
-    """The graph for langgraph.json (LangGraph Studio / server supply their own checkpointer)."""
-    return build_graph()

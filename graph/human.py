@@ -28,6 +28,8 @@ class Decision(BaseModel):
     note: str = Field(default="", description="Reject note, or the feedback for the drafter (regenerate).")
     force: bool = Field(default=False, description="Approve an edit even though rules still fire on it.")
     duration_ms: float | None = Field(default=None, description="How long the decision took the reviewer.")
+    version: str | None = Field(default=None, description="The checkpoint the reviewer was shown; a decision on an "
+                                "item that has changed since is refused.")
 
     @model_validator(mode="after")
     def _action_needs(self) -> Decision:
@@ -47,8 +49,12 @@ class Decision(BaseModel):
         return {"type": INBOX_TYPE[self.action], "args": args, "firstpass": self.model_dump()}
 
     @classmethod
-    def from_resume(cls, response: dict[str, Any]) -> Decision:
-        """Read a resume value: firstpass's own fields, or a bare Agent Inbox HumanResponse."""
+    def from_resume(cls, response: Any) -> Decision:
+        """Read a resume value: firstpass's own fields, or an Agent Inbox HumanResponse (alone or in a one-item list)."""
+        if isinstance(response, list) and len(response) == 1:
+            response = response[0]
+        if not isinstance(response, dict):
+            raise ValueError(f"a resume value is a HumanResponse object, not {type(response).__name__}")
         if "firstpass" in response:
             return cls.model_validate(response["firstpass"])
         action = ACTION_OF.get(response.get("type", ""))
@@ -78,7 +84,7 @@ def review_request(state: State, max_rounds: int) -> dict[str, Any]:
     }
 
 
-def apply_response(state: State, response: dict[str, Any], recheck: Callable[[str], list[Finding]],
+def apply_response(state: State, response: Any, recheck: Callable[[str], list[Finding]],
                    max_rounds: int) -> dict[str, Any]:
     """Apply a reviewer's response to state; an edit that still fires rules stays at the checkpoint unless forced."""
     try:

@@ -4,28 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from critics.critic import critique
+from critics.critic import critique, describe_error, failed_result
 from critics.findings import Finding
 from critics.gate import decide_route
+from critics.prospect import Prospect
 from critics.rules import run_rules
-from firstpass.prospect import Prospect
 from graph.human import apply_response, review_request
+from graph.models import critic_for, drafter_for, thread_scope
 from graph.state import Context, State
 from prompts.loader import render
+
+
+def _thread(runtime: Runtime[Context]) -> str | None:
+    info = getattr(runtime, "execution_info", None)
+    return getattr(info, "thread_id", None)
 
 
 def draft(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask the drafter for a first line (with the reviewer's feedback when regenerating)."""
     ctx = runtime.context
+    prompt = ctx.drafter_template()
     prospect = Prospect.model_validate(state["prospect"])
-    feedback = state.get("feedback") or ""
-    messages = render(ctx.drafter_prompt, prospect, feedback=feedback, previous_draft=state.get("draft") or "")
-    line = ctx.drafter.complete(messages).strip()
-    return {"draft": line, "ai_draft": line, "prompt_version": ctx.drafter_prompt.version, "drafter_model": ctx.drafter.model_id,
+    messages = render(prompt, prospect.prompt_fields(), feedback=state.get("feedback") or "",
+                      previous_draft=state.get("draft") or "")
+    drafter = drafter_for(ctx.drafter)
+    with thread_scope(_thread(runtime)):
+        line = drafter.complete(messages).strip()
+    return {"draft": line, "ai_draft": line, "prompt_version": prompt.version, "drafter_model": drafter.model_id,
             "feedback": "", "decision": None}
 
 
@@ -39,16 +47,21 @@ def check_critic(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask the critic model; a failure becomes a blocking finding rather than an approval."""
     ctx = runtime.context
     prospect = Prospect.model_validate(state["prospect"])
-    result = critique(ctx.critic, ctx.critic_prompt, state["draft"], prospect)
+    with thread_scope(_thread(runtime)):
+        try:
+            critic = critic_for(ctx.critic)
+        except Exception as exc:  # noqa: BLE001 - a critic that cannot even be built fails closed too
+            result = failed_result(describe_error(exc), ctx.critic.model)
+        else:
+            result = critique(critic, ctx.critic_template(), state["draft"], prospect)
     findings = state.get("findings", []) + [f.model_dump() for f in result.findings]
     return {"findings": findings, "confidence": result.confidence, "critic_model": result.model}
 
 
-def route(state: State, runtime: Runtime[Context], config: RunnableConfig) -> dict[str, Any]:
+def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Apply the routing policy: auto-approve, or send to the human checkpoint."""
     findings = [Finding.model_validate(f) for f in state.get("findings", [])]
-    key = config["configurable"]["thread_id"]
-    decision = decide_route(findings, state.get("confidence"), runtime.context.policy.route, key)
+    decision = decide_route(findings, state.get("confidence"), runtime.context.policy.route, _thread(runtime) or "")
     return {"route": decision.route, "audit_sample": decision.audit_sample, "reasons": decision.reasons}
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
-from critics.critic import CriticModel
-from critics.policy import Policy
-from firstpass.models import DrafterModel
-from prompts.loader import PromptTemplate
+from pydantic import BaseModel, ConfigDict, Field
+
+from critics.policy import Policy, load_policy
+from graph.models import ModelSpec
+from prompts.loader import PromptTemplate, load_prompt
+
+DEFAULT_DRAFTER = ModelSpec(provider="embedded", model="smollm2-135m-instruct")
+DEFAULT_CRITIC = ModelSpec(provider="embedded", model="gemma3-270m", temperature=0.0, max_tokens=320)
 
 ItemStatus = Literal["auto_approved", "review", "approved", "rejected"]
 
@@ -34,12 +37,25 @@ class State(TypedDict, total=False):
     status: ItemStatus
 
 
-@dataclass(frozen=True)
-class Context:
-    """What nodes need besides state: the models, the policy and the drafter and critic prompts."""
+class Context(BaseModel):
+    """What nodes need besides state, as plain serialisable settings: model specs, the policy, prompt versions.
 
-    drafter: DrafterModel
-    critic: CriticModel
-    policy: Policy
-    drafter_prompt: PromptTemplate
-    critic_prompt: PromptTemplate
+    LangGraph's server builds it from a run's (or an assistant's) `context` JSON; every field has a default,
+    so an empty context runs on the embedded models with the bundled policy and the newest prompts.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    drafter: ModelSpec = Field(default=DEFAULT_DRAFTER, description="The model that drafts first lines.")
+    critic: ModelSpec = Field(default=DEFAULT_CRITIC, description="The second model that critiques them.")
+    policy: Policy = Field(default_factory=load_policy, description="Rule limits, word lists and routing policy.")
+    drafter_prompt: str | None = Field(default=None, description="Drafter prompt version; None means the newest.")
+    critic_prompt: str | None = Field(default=None, description="Critic prompt version; None means the newest.")
+
+    def drafter_template(self) -> PromptTemplate:
+        """The drafter prompt in force."""
+        return load_prompt("drafter", self.drafter_prompt)
+
+    def critic_template(self) -> PromptTemplate:
+        """The critic prompt in force."""
+        return load_prompt("critic", self.critic_prompt)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
 from pydantic import BaseModel, Field
-
-from firstpass.prospect import STANDARD_FIELDS, Prospect
 
 Kind = Literal["drafter", "critic"]
 
@@ -59,19 +58,10 @@ def load_prompt(kind: Kind, version: str | None = None) -> PromptTemplate:
     return PromptTemplate(kind=kind, **data)
 
 
-def _fields(prospect: Prospect) -> dict[str, str]:
-    values = {name: getattr(prospect, name) or "-" for name in STANDARD_FIELDS}
-    if prospect.extra:
-        # Extra CSV columns are context too; append them to the notes the model sees.
-        extra = "; ".join(f"{k}: {v}" for k, v in prospect.extra.items())
-        values["notes"] = f"{prospect.notes} ({extra})" if prospect.notes else extra
-    return values
-
-
-def render(prompt: PromptTemplate, prospect: Prospect, draft: str = "", feedback: str = "",
+def render(prompt: PromptTemplate, fields: Mapping[str, str], draft: str = "", feedback: str = "",
            previous_draft: str = "") -> list[dict[str, str]]:
-    """Chat messages for a prospect: system, then the user template filled with the record (and feedback, if any)."""
-    values = _fields(prospect)
+    """Chat messages: system, then the user template filled with the record's fields (and feedback, if any)."""
+    values = dict(fields)
     values["draft"] = draft
     values["feedback_block"] = (
         prompt.feedback_block.format(feedback=feedback, previous_draft=previous_draft) if feedback else ""

@@ -10,13 +10,13 @@ import pytest
 
 from critics.critic import CriticVerdict
 from critics.policy import Policy, load_policy
-from firstpass.bench import company_in as company_of
-from firstpass.models import FakeCritic, FakeDrafter
-from firstpass.prospect import Prospect
-from firstpass.session import Models, make_context
+from critics.prospect import Prospect
+from firstpass.service import Firstpass
+from firstpass.session import Models, build_app
 from firstpass.settings import Settings, load_settings
-from firstpass.store import Store
-from graph.app import Firstpass
+
+from bench_gate import company_in as company_of
+from fakes import FakeCritic, FakeDrafter
 
 REPO = Path(__file__).resolve().parents[1]
 DEV_SET = REPO.parent / "shared" / "data" / "dev.jsonl"
@@ -52,9 +52,8 @@ def make_app(settings: Settings) -> Iterator[AppFactory]:
 
     def build(drafter: FakeDrafter | None = None, critic: FakeCritic | None = None,
               policy: Policy | None = None) -> Firstpass:
-        store = Store(settings.db_path)
         models = Models(drafter or FakeDrafter(good_line), critic or FakeCritic())
-        app = Firstpass(store, make_context(settings, models, store, policy or load_policy()))
+        app = build_app(settings, models, policy or load_policy())
         apps.append(app)
         return app
 

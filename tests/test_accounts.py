@@ -13,7 +13,7 @@ import pytest
 from firstpass import accounts
 from firstpass.accounts import AccountError
 from firstpass.cli import main
-from firstpass.store import Store
+from firstpass.db import Store
 
 
 @pytest.fixture

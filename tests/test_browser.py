@@ -16,10 +16,13 @@ import pytest
 pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
-from firstpass import accounts, reviewqueue  # noqa: E402
-from graph.app import Firstpass  # noqa: E402
+from firstpass import accounts
+from firstpass.db import reviewqueue  # noqa: E402
+from firstpass.service import Firstpass  # noqa: E402
 from graph.human import Decision  # noqa: E402
+from graph.models import drafter_for
 from ui.app import build_panel, launch_panel  # noqa: E402
+
 from ui_support import CONFIDENCES, LINES, csv_rows, load_csv, make_app  # noqa: E402
 
 pytestmark = [
@@ -215,7 +218,7 @@ def test_regenerate_with_feedback(browser: Browser, panel: Panel) -> None:
     item = panel.app.item(panel.item_id("Acme Dental"))
     assert item.rounds == 1 and item.draft == "Acme Dental looks like a thoughtful team to follow."
     assert item.status == "auto_approved"
-    assert "No offers and no hype." in panel.app.context.drafter.inner.calls[-1][-1]["content"]
+    assert "No offers and no hype." in drafter_for(panel.app.context.drafter).calls[-1][-1]["content"]
     page.context.close()
 
 
@@ -281,7 +284,7 @@ def test_export_button_writes_the_csv(browser: Browser, panel: Panel) -> None:
 
 def test_audit_sample_is_marked_and_cannot_be_regenerated(browser: Browser, panel: Panel) -> None:
     gamma = panel.item_id("Gamma Co")
-    panel.app.store.save_result(gamma, audit_sample=1)  # as if the policy had sampled it
+    panel.app.store.reset_item(gamma, audit_sample=1)  # as if the policy had sampled it
     page = login(browser, panel, "alice")
     for company in ("Acme Dental", "Beta Labs", "Delta Roofing"):
         expect(draft(page)).to_have_text(LINES[company])

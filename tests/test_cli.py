@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from firstpass.cli import main
+from firstpass.db import Store
 from firstpass.settings import load_settings
-from firstpass.store import Store
-from firstpass.stubserver import start_in_thread
+
+from stubserver import start_in_thread
 from tests.conftest import DEV_SET, REPO
 
 DEMO_CSV = REPO / "firstpass" / "demo" / "prospects.csv"

@@ -7,10 +7,11 @@ import socket
 import pytest
 
 from critics.critic import CriticVerdict, critique, locate, to_result
-from firstpass.models import FakeCritic, build_critic
-from firstpass.settings import ModelEndpoint
-from firstpass.stubserver import start_in_thread
+from graph.models import InstructorCritic, ModelSpec
 from prompts.loader import load_prompt
+
+from fakes import FakeCritic
+from stubserver import start_in_thread
 from tests.conftest import prospect
 
 DRAFT = "The new office is a big step for Harbor 1 Freight."
@@ -18,8 +19,7 @@ DRAFT = "The new office is a big step for Harbor 1 Freight."
 
 def stub_critic(mode: str, timeout: float = 10.0, retries: int = 1):
     server, url = start_in_thread(0.0, mode)
-    endpoint = ModelEndpoint(base_url=url, model="stub", timeout=timeout)
-    return server, build_critic(endpoint, url, retries=retries)
+    return server, InstructorCritic(ModelSpec(base_url=url, model="stub", timeout=timeout, retries=retries))
 
 
 def test_valid_answer_over_http() -> None:
@@ -59,7 +59,7 @@ def test_server_down_fails_closed() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here once the socket closes
     url = f"http://127.0.0.1:{port}/v1"
-    critic = build_critic(ModelEndpoint(base_url=url, model="stub", timeout=2), url, retries=0)
+    critic = InstructorCritic(ModelSpec(base_url=url, model="stub", timeout=2, retries=0))
     result = critique(critic, load_prompt("critic"), DRAFT, prospect(1))
     assert result.failed and result.findings[0].severity == "high"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from firstpass.cli import main
+from firstpass.db import Store
 from firstpass.settings import load_settings
-from firstpass.store import Store
 
 pytestmark = pytest.mark.models
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from firstpass import reviewqueue
 from firstpass.cli import main
+from firstpass.db import reviewqueue
 from firstpass.export import ExportError, export_run
-from graph.app import Firstpass
+from firstpass.service import Firstpass
 from graph.human import Decision
+
 from ui_support import CONFIDENCES, LINES, csv_rows, id_of, load_csv, make_app
 
 ROWS = [

@@ -7,10 +7,11 @@ import sqlite3
 import pytest
 
 from critics.policy import load_policy
-from firstpass.models import FakeCritic, FakeDrafter
-from graph.app import DecisionError, Firstpass
-from graph.batch import run_batch, todo
+from firstpass.batch import run_batch, todo
+from firstpass.service import DecisionError, Firstpass
 from graph.human import Decision
+
+from fakes import FakeCritic, FakeDrafter
 from tests.conftest import AppFactory, company_of, good_line, load_items, prospect, verdict
 
 
@@ -205,7 +206,7 @@ def test_drafter_failure_marks_failed_and_rerun_continues(make_app: AppFactory) 
 def test_crash_between_checkpoint_and_store_is_reconciled(make_app: AppFactory) -> None:
     app, item_id = flagged_item(make_app)
     # Simulate a crash after the graph paused but before the store recorded it.
-    app.store.save_result(item_id, status="queued")
+    app.store.reset_item(item_id, status="queued")
     drafter = FakeDrafter(good_line)
     again = make_app(drafter=drafter)
     assert run_batch(again, todo(again, "r")).review == 1
@@ -217,12 +218,12 @@ def test_crash_between_checkpoint_and_store_is_reconciled(make_app: AppFactory) 
 def test_audit_log_is_append_only(make_app: AppFactory) -> None:
     app, item_id = flagged_item(make_app)
     app.decide(item_id, Decision(action="approve", reviewer="ana"))
+    conn = sqlite3.connect(app.store.path)
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        with app.store.tx() as c:
-            c.execute("UPDATE audit_log SET reviewer = 'mallory'")
+        conn.execute("UPDATE audit_log SET reviewer = 'mallory'")
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        with app.store.tx() as c:
-            c.execute("DELETE FROM audit_log")
+        conn.execute("DELETE FROM audit_log")
+    conn.close()
     assert app.store.audit_log(item_id)[0].reviewer == "ana"
 
 
@@ -236,7 +237,7 @@ def test_audit_sampling_is_seeded_and_forced_tier_reviews_all(make_app: AppFacto
     assert 8 <= len(sampled) <= 32
     # A rerun of the same run (same threads, same seed) draws the same sample.
     for item in app.store.items(run="r"):
-        app.store.save_result(item.id, status="queued")
+        app.store.reset_item(item.id, status="queued")
         app.graph.checkpointer.delete_thread(item.thread_id)
     run_batch(app, todo(app, "r"))
     assert {i.prospect_id for i in app.store.items(run="r") if i.audit_sample} == sampled
@@ -268,8 +269,8 @@ def test_every_model_call_is_logged(make_app: AppFactory) -> None:
 
 def test_decision_interrupted_by_a_crash_returns_to_the_queue(make_app: AppFactory) -> None:
     app, item_id = flagged_item(make_app)
-    assert app.store.begin_decision(item_id, "ana")  # ... and the process died here
-    app.store.save_result(item_id, claim_expires=0)  # its lease has run out
+    assert app.store.begin_decision(item_id, "ana", "worker:elsewhere", 60)  # ... and the process died here
+    app.store.reset_item(item_id, lease_expires=0, claim_expires=0)  # its lease has run out
     fresh = make_app()
     assert fresh.item(item_id).status == "review"
     assert fresh.decide(item_id, Decision(action="approve", reviewer="ben")).status == "approved"

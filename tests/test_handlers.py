@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from critics.findings import Finding
-from firstpass import reviewqueue
-from firstpass.store import Item
-from graph.app import Firstpass
+from firstpass.db import Item, reviewqueue
+from firstpass.service import Firstpass
+from graph.models import drafter_for
 from ui import handlers, render
 from ui.handlers import Session
+
 from ui_support import CONFIDENCES, LINES, csv_rows, id_of, load_csv, make_app, scripted_app
 
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2"> ${7*7} {{company}}'
@@ -125,10 +126,10 @@ def test_regenerate_redrafts_through_the_graph(app: Firstpass) -> None:
     beta = id_of(app, "Beta Labs")
     session, _ = handlers.open_next(app, "alice", Session(skipped=(id_of(app, "Acme Dental"),)))
     assert session.item_id == beta
-    calls = len(app.context.drafter.inner.calls)
+    calls = len(drafter_for(app.context.drafter).calls)
     _, view = handlers.decide(app, "alice", session, "regenerate", note="no offers, please")
-    assert len(app.context.drafter.inner.calls) == calls + 1
-    assert "no offers, please" in app.context.drafter.inner.calls[-1][-1]["content"]
+    assert len(drafter_for(app.context.drafter).calls) == calls + 1
+    assert "no offers, please" in drafter_for(app.context.drafter).calls[-1][-1]["content"]
     item = app.item(beta)
     assert item.draft == "Beta Labs looks like a thoughtful team to follow." and item.rounds == 1
     assert item.status == "auto_approved"
@@ -241,7 +242,7 @@ def test_csv_fields_are_escaped_everywhere(app: Firstpass) -> None:
 
 
 def _item(draft: str, findings: list[Finding]) -> Item:
-    from firstpass.prospect import Prospect
+    from critics.prospect import Prospect
 
     return Item(id=1, run="r", prospect_id="p", prospect=Prospect(first_name="A", company="<b>Co</b>"),
                 status="review", draft=draft, findings=findings, created_at=0, updated_at=0)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from firstpass import reviewqueue
-from firstpass.store import SCHEMA, Store
-from graph.app import DecisionError, Firstpass
+from firstpass.db import Store, reviewqueue
+from firstpass.service import DecisionError, Firstpass
 from graph.human import Decision
+
 from ui_support import CONFIDENCES, LINES, csv_rows, id_of, load_csv, make_app, scripted_app
 
 ROWS = [
@@ -197,9 +197,100 @@ def test_audit_held_by_someone_else_is_refused(audit_app: Firstpass) -> None:
     assert audit_app.item(audit_id).audit_pending
 
 
+# The schema as firstpass created it before migrations were recorded (main at 7c119ab).
+LEGACY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    name TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    source TEXT NOT NULL DEFAULT '',
+    headers_json TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY,
+    run TEXT NOT NULL REFERENCES runs(name),
+    prospect_id TEXT NOT NULL,
+    row INTEGER,
+    original_json TEXT NOT NULL DEFAULT '{}',
+    prospect_json TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'queued',
+    draft TEXT,
+    ai_line TEXT,
+    final_line TEXT,
+    findings_json TEXT NOT NULL DEFAULT '[]',
+    confidence REAL,
+    blocking INTEGER NOT NULL DEFAULT 0,
+    audit_sample INTEGER NOT NULL DEFAULT 0,
+    rounds INTEGER NOT NULL DEFAULT 0,
+    prompt_version TEXT,
+    drafter_model TEXT,
+    critic_model TEXT,
+    error TEXT,
+    claimed_by TEXT,
+    claim_expires REAL,
+    audited_at REAL,
+    audited_by TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (run, prospect_id)
+);
+CREATE INDEX IF NOT EXISTS items_status ON items (status, run);
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id INTEGER NOT NULL,
+    run TEXT NOT NULL,
+    at REAL NOT NULL,
+    reviewer TEXT NOT NULL,
+    action TEXT NOT NULL,
+    original_line TEXT,
+    final_line TEXT,
+    categories_json TEXT NOT NULL DEFAULT '[]',
+    note TEXT NOT NULL DEFAULT '',
+    findings_json TEXT NOT NULL DEFAULT '[]',
+    confidence REAL,
+    prompt_version TEXT,
+    drafter_model TEXT,
+    critic_model TEXT,
+    duration_ms REAL,
+    status_after TEXT
+);
+CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TABLE IF NOT EXISTS eval_cases (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id INTEGER NOT NULL,
+    audit_id INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    run TEXT NOT NULL,
+    prospect_json TEXT NOT NULL,
+    prompt_version TEXT,
+    ai_line TEXT,
+    findings_json TEXT NOT NULL DEFAULT '[]',
+    confidence REAL,
+    verdict TEXT NOT NULL,
+    final_line TEXT,
+    categories_json TEXT NOT NULL DEFAULT '[]',
+    note TEXT NOT NULL DEFAULT '',
+    reviewer TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS llm_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    role TEXT NOT NULL,
+    model TEXT NOT NULL,
+    thread TEXT,
+    prompt_json TEXT NOT NULL,
+    response TEXT,
+    error TEXT,
+    duration_ms REAL
+);
+"""
+
+
 def test_old_database_gains_the_audit_columns(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    old_schema = SCHEMA.replace("    audited_at REAL,\n    audited_by TEXT,\n", "")
+    old_schema = LEGACY_SCHEMA.replace("    audited_at REAL,\n    audited_by TEXT,\n", "")
     assert "audited_at" not in old_schema
     conn = sqlite3.connect(path)
     conn.executescript(old_schema)
@@ -224,8 +315,7 @@ def test_queue_queries_stay_cheap(tmp_path: Path) -> None:
         sql = (f"EXPLAIN QUERY PLAN SELECT id FROM items WHERE {reviewqueue._where(run, category)}"
                f" AND {reviewqueue.FREE} {reviewqueue.ORDER} LIMIT 1")
         args = {"me": "x", "now": time.time(), "run": run, "category": category}
-        with store.lock:
-            plan = " | ".join(r[3] for r in store.conn.execute(sql, args))
+        plan = " | ".join(r["detail"] for r in store.query(sql, args))
         assert "USING INDEX items_status (status=?)" in plan, plan
         assert "USING INDEX items_audit_queue" in plan, plan
         assert "SCAN items" not in plan and "autoindex" not in plan, plan

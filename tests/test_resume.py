@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from firstpass.db import Store
 from firstpass.settings import load_settings
-from firstpass.store import Store
 
 
 def start_stub(delay: float) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "firstpass.stubserver", "--delay", str(delay)],
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("stubserver.py")), "--delay", str(delay)],
                             stdout=subprocess.PIPE, text=True)
     return proc, proc.stdout.readline().strip()  # type: ignore[union-attr]
 
@@ -74,7 +74,7 @@ def test_rerun_after_interrupt_or_crash(sig: signal.Signals, home: Path, tmp_pat
     store = Store(load_settings().db_path)
     assert store.counts("r") == {"auto_approved": 40}
     rows = store.query("SELECT prompt_json FROM llm_calls WHERE role = 'drafter'")
-    drafted = Counter(json.loads(r["prompt_json"])[-1]["content"].split("\n")[0].removeprefix("Company: ")
+    drafted = Counter(json.loads(r["prompt_json"])["messages"][-1]["content"].split("\n")[0].removeprefix("Company: ")
                       for r in rows)
     assert len(drafted) == 40
     # Items finished before the stop were not drafted again.

@@ -11,10 +11,10 @@ from pydantic import ValidationError
 import critics.rules  # noqa: F401  (importing registers the rules)
 from critics.findings import CATEGORIES, Finding
 from critics.policy import PolicyError, RulesPolicy, load_policy
+from critics.prospect import Prospect
 from critics.registry import RULES
 from critics.rules import run_rules
 from evals.score_rules import load_cases, score_cases
-from firstpass.prospect import Prospect
 
 DEV_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev.jsonl"
 HOLDOUT_PATH = Path(__file__).resolve().parent / "data" / "holdout.jsonl"
@@ -58,7 +58,8 @@ def texts(draft: str, findings: list[Finding]) -> list[str]:
 
 
 def test_import_registers_every_rule_under_a_taxonomy_category() -> None:
-    codes = {r.code for r in RULES}
+    codes = {r.code for r in RULES.values()}
+    assert codes == set(RULES)  # the registry is keyed by each rule's stable code
     expected = {
         "too_long", "missing_company", "wrong_name.greeting", "wrong_name.misspelled", "wrong_name.company",
         "placeholder", "ungrounded_claim.number", "ungrounded_claim.proper_noun", "pricing", "spammy.term",
@@ -66,7 +67,7 @@ def test_import_registers_every_rule_under_a_taxonomy_category() -> None:
         "prompt_leak.quotes", "prompt_leak.note", "injection.obeyed", "tone",
     }
     assert expected <= codes
-    for r in RULES:
+    for r in RULES.values():
         assert r.category in CATEGORIES and r.code.split(".", 1)[0] == r.category
 
 
@@ -512,7 +513,7 @@ def test_holdout_set_targets(policy: RulesPolicy) -> None:
 
 
 def test_rules_called_one_by_one_see_a_changed_prospect(policy: RulesPolicy) -> None:
-    from critics.rules import missing_company
+    from critics.rules.names import missing_company
 
     draft = "The new chairlift at Whitecap Peak Ski Resort should cut lift-line waits, Leonie."
     p = prospect()

@@ -23,7 +23,10 @@ def test_config_file_and_environment(tmp_path: Path) -> None:
         '[critic]\nbase_url = "http://b/v1"\nmodel = "m2"\nstructured_mode = "json_schema"\n')
     s = load_settings({"FIRSTPASS_HOME": str(tmp_path), "FIRSTPASS_CRITIC_MODEL": "m3",
                        "FIRSTPASS_DRAFTER_TIMEOUT": "5"})
-    assert (s.drafter.base_url, s.drafter.model, s.drafter.api_key, s.drafter.timeout) == ("http://a/v1", "m1", "k1", 5)
+    assert (s.drafter.base_url, s.drafter.model, s.drafter.api_key.get_secret_value(), s.drafter.timeout) == (
+        "http://a/v1", "m1", "k1", 5)
+    # The key is a secret: it never shows in a repr, a log line or an error.
+    assert "k1" not in repr(s) and "k1" not in str(s.drafter)
     assert (s.critic.base_url, s.critic.model, s.critic.structured_mode) == ("http://b/v1", "m3", "json_schema")
     assert s.policy_path == Path("p.toml") and not s.critic.embedded
 

@@ -8,11 +8,12 @@ from pathlib import Path
 from critics.critic import CriticVerdict
 from critics.policy import Policy, load_policy
 from firstpass.csvfile import parse_prospects
-from firstpass.models import FakeCritic, FakeDrafter
-from firstpass.session import Models, make_context
+from firstpass.db import Item
+from firstpass.service import Firstpass
+from firstpass.session import Models, build_app
 from firstpass.settings import load_settings
-from firstpass.store import Item, Store
-from graph.app import Firstpass
+
+from fakes import FakeCritic, FakeDrafter
 
 CSV_HEADER = "Id,First Name,Company Name,City,Notes,Lead Source\n"
 # The flagged drafts most panel tests start from.
@@ -79,9 +80,8 @@ def make_app(home: Path, lines: dict[str, str] | None = None, audit_rate: float 
              confidences: dict[str, float] | None = None, regenerated: str | None = None) -> Firstpass:
     """A Firstpass app over a fresh database in `home`, with scripted fake models."""
     settings = load_settings({"FIRSTPASS_HOME": str(home)})
-    store = Store(settings.db_path)
     models = Models(ScriptedDrafter(lines or {}, regenerated), ScriptedCritic(confidences))
-    return Firstpass(store, make_context(settings, models, store, policy(audit_rate)))
+    return build_app(settings, models, policy(audit_rate))
 
 
 def scripted_app(home: Path, rows: list[tuple[str, str, str, str, str]], run: str = "r1") -> Firstpass:

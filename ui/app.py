@@ -9,14 +9,14 @@ import asyncio
 import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import gradio as gr
 
 from critics.findings import CATEGORIES
 from firstpass import accounts
-from firstpass.store import Store
-from graph.app import Firstpass
+from firstpass.db import Store
+from firstpass.service import Firstpass
 from ui import handlers
 from ui.assets import CSS, KEYS_JS, LIVE_CHECK_JS
 from ui.handlers import LEASE_SECONDS, Session, View
@@ -204,7 +204,7 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
                    regen_note, left, message, regen]
         filters = [run_dd, cat_dd]
         decision_inputs = [session, edit_box, reject_cats, reject_note, regen_note, *filters]
-        fast = {"show_progress": "hidden", "api_visibility": "private"}
+        fast: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
         blocks.load(on_load, [session, *filters], [*outputs, run_dd, export_run, who_html], **fast)
         approve.click(acting("approve"), decision_inputs, outputs, **fast)
         for trigger in (save.click, edit_box.submit):
@@ -228,8 +228,10 @@ def launch_panel(blocks: gr.Blocks, store: Store, host: str = "127.0.0.1", port:
     """Start the panel's server and return its URL; without `auth` only a loopback host is allowed."""
     if not auth and not is_loopback(host):
         raise ValueError(f"--no-auth is allowed only on a loopback address (127.0.0.1, ::1, localhost), not {host}")
+    # Gradio awaits a coroutine auth function (gradio/routes.py), though its annotation names only plain ones.
+    check = cast(Callable[[str, str], bool], make_auth(store)) if auth else None
     _, url, _ = blocks.launch(
-        server_name=host, server_port=port, auth=make_auth(store) if auth else None,
+        server_name=host, server_port=port, auth=check,
         auth_message="Log in with your firstpass reviewer account (firstpass reviewer add NAME).",
         prevent_thread_lock=not block, quiet=quiet, js=KEYS_JS, css=CSS, footer_links=[], show_error=False,
         enable_monitoring=False, run_history=False, mcp_server=False, ssr_mode=False,

@@ -16,10 +16,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from critics.findings import CATEGORIES
-from firstpass import reviewqueue
+from firstpass.db import Item, reviewqueue
 from firstpass.export import ExportError, export_run
-from firstpass.store import Item
-from graph.app import DecisionError, Firstpass
+from firstpass.service import DecisionError, Firstpass
 from graph.human import Decision
 from graph.nodes import safe_rules
 from ui import render
@@ -30,11 +29,12 @@ LEASE_SECONDS = reviewqueue.DEFAULT_LEASE_SECONDS
 
 @dataclass(frozen=True)
 class Session:
-    """One browser tab's place in the queue: the item it holds, since when, and what it skipped."""
+    """One browser tab's place in the queue: the item it holds, the checkpoint it shows, since when, what it skipped."""
 
     item_id: int | None = None
     opened_at: float = 0.0
     skipped: tuple[int, ...] = ()
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class View:
     message: str
     audit: bool = False
     kind: str = "info"
+    version: str | None = None
 
 
 def item_view(app: Firstpass, reviewer: str, item_id: int | None, run: str | None = None,
@@ -67,14 +68,14 @@ def item_view(app: Firstpass, reviewer: str, item_id: int | None, run: str | Non
                     left, note, kind=kind)
     item = app.item(item_id)
     route = app.policy.route
-    cats = sorted({f.category for f in item.findings}, key=CATEGORIES.index)
+    cats: list[str] = sorted({f.category for f in item.findings}, key=CATEGORIES.index)
     return View(
         item_id=item.id, header=render.header_html(item, route.max_regenerate_rounds),
         draft=render.draft_html(item.draft, item.findings, item.id),
         confidence=render.confidence_html(item.confidence, route.confidence_threshold),
         findings=render.findings_html(item.findings, item.draft), record=render.record_html(item),
         line=item.draft or "", check=render.check_html(f for f in item.findings if f.source == "rule"),
-        categories=cats, left=left, message=note, audit=item.audit_pending, kind=kind,
+        categories=cats, left=left, message=note, audit=item.audit_pending, kind=kind, version=item.checkpoint_id,
     )
 
 
@@ -88,13 +89,15 @@ def open_next(app: Firstpass, reviewer: str, session: Session, run: str | None =
         session = replace(session, skipped=())
         if item_id is not None:
             message = (message + " " if message else "") + "Only skipped items are left; showing them again."
-    opened = session.opened_at if item_id is not None and item_id == session.item_id else time.time()
-    session = Session(item_id=item_id, opened_at=opened, skipped=session.skipped)
-    return session, item_view(app, reviewer, item_id, run, category, message, kind)
+    same = item_id is not None and item_id == session.item_id
+    opened = session.opened_at if same else time.time()
+    view = item_view(app, reviewer, item_id, run, category, message, kind)
+    session = Session(item_id=item_id, opened_at=opened, skipped=session.skipped, version=view.version)
+    return session, view
 
 
 def _decision(item: Item, reviewer: str, action: str, line: str, categories: list[str], note: str,
-              duration_ms: float | None) -> Decision:
+              duration_ms: float | None, version: str | None = None) -> Decision:
     if action == "edit" and line.strip() == (item.draft or "").strip():
         action = "approve"  # an "edit" that changed nothing is an approval, not an override to learn from
     return Decision(
@@ -102,7 +105,7 @@ def _decision(item: Item, reviewer: str, action: str, line: str, categories: lis
         categories=list(categories) if action == "reject" else [],
         note=note.strip() if action in ("reject", "regenerate") else "",
         # The reviewer saw what the rules still say about the edited line before saving it.
-        force=action == "edit", duration_ms=duration_ms,
+        force=action == "edit", duration_ms=duration_ms, version=version,
     )
 
 
@@ -139,7 +142,8 @@ def decide(app: Firstpass, reviewer: str, session: Session, action: str, line: s
         return open_next(app, reviewer, session, run, category, f"Item #{item_id} no longer exists.", "error", lease)
     duration = (time.time() - session.opened_at) * 1000 if session.opened_at else None
     try:
-        decision = _decision(item, reviewer, action, line or "", categories or [], note or "", duration)
+        decision = _decision(item, reviewer, action, line or "", categories or [], note or "", duration,
+                             session.version)
     except ValidationError as exc:
         text = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
         return session, item_view(app, reviewer, item_id, run, category, text.capitalize() + ".", "error")

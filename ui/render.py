@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 
 from critics.findings import Finding, severity_rank
-from firstpass.prospect import STANDARD_FIELDS
-from firstpass.store import Item
+from critics.prospect import STANDARD_FIELDS
+from firstpass.db import Item
 
 
 def esc(value: object) -> str:
@@ -34,7 +35,7 @@ def draft_html(draft: str | None, findings: Sequence[Finding], item_id: int | No
     spans = [(n, f, s) for n, f in enumerate(findings, 1) if (s := _valid_span(f, len(draft)))]
     cuts = sorted({0, len(draft), *(s[0] for _n, _f, s in spans), *(s[1] for _n, _f, s in spans)})
     pieces = []
-    for a, b in zip(cuts, cuts[1:]):
+    for a, b in pairwise(cuts):
         text = esc(draft[a:b])
         over = [(n, f) for n, f, (s, e) in spans if s <= a and b <= e]
         if not over:

@@ -1,6 +1,6 @@
 """A tiny OpenAI-compatible stub server for benchmarks and tests: fixed latency, scripted answers.
 
-`python -m firstpass.stubserver --port 0 --delay 0.2` prints its base URL and serves until killed.
+`python tests/stubserver.py --port 0 --delay 0.2` prints its base URL and serves until killed.
 Modes: "ok" (a plausible first line, or a tool call with a clean verdict), "error" (HTTP 500),
 "invalid" (a tool call whose arguments do not validate), "slow" (sleeps past any sane timeout).
 """

@@ -1,4 +1,4 @@
-"""`python -m ui.bench`: review-panel latency with 1,000 pending items, measured in Chromium.
+"""`make bench` (python tests/bench_panel.py): review-panel latency with 1,000 pending items, measured in Chromium.
 
 The figure is the time from the decision key press (keydown in the page) to the next item's draft text in the
 DOM, at the next animation frame. Fake models, a temporary store, the panel on a free loopback port.
@@ -16,15 +16,17 @@ import warnings
 from pathlib import Path
 
 from critics.critic import CriticVerdict
-from firstpass import accounts, reviewqueue
-from firstpass.bench import bench_app, company_in, load_run, prospects
-from firstpass.models import FakeCritic, FakeDrafter
+from firstpass import accounts
+from firstpass.batch import run_batch, todo
+from firstpass.db import reviewqueue
 from firstpass.server import free_port
+from firstpass.service import Firstpass
 from firstpass.session import Models
-from graph.app import Firstpass
-from graph.batch import run_batch, todo
 from ui import handlers
 from ui.app import build_panel, launch_panel
+
+from bench_gate import bench_app, company_in, load_run, prospects
+from fakes import FakeCritic, FakeDrafter
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -8,11 +8,8 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from firstpass.store import Item
-from graph.app import Firstpass
-
-# Items in these states still have work the graph can do without a human.
-TODO_STATUSES = ("queued", "failed", "deciding")
+from firstpass.db import TODO_STATUSES, Item
+from firstpass.service import Firstpass
 
 
 @dataclass
@@ -26,17 +23,21 @@ class BatchSummary:
     audit_sampled: int = 0
     failed: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    held_elsewhere: int = 0
     interrupted: bool = False
     seconds: float = 0.0
 
-    def add(self, item: Item) -> None:
-        """Count one processed item."""
+    def add(self, item: Item, owner: str = "") -> None:
+        """Count one item this batch took through the graph (one another process holds is counted apart)."""
+        if item.status in TODO_STATUSES and item.lease_owner and item.lease_owner != owner:
+            self.held_elsewhere += 1
+            return
         self.processed += 1
         self.drafted += item.draft is not None
         if item.status == "auto_approved":
             self.auto_approved += 1
             self.audit_sampled += item.audit_sample
-        elif item.status in ("review", "deciding"):
+        elif item.status == "review":
             self.review += 1
         elif item.status == "failed":
             self.failed += 1
@@ -45,9 +46,7 @@ class BatchSummary:
 
 def todo(app: Firstpass, run: str, limit: int | None = None) -> list[Item]:
     """The items of a run that still need the graph, oldest first."""
-    items = [i for s in TODO_STATUSES for i in app.store.items(run=run, status=s)]
-    items.sort(key=lambda i: i.id)
-    return items[:limit] if limit else items
+    return app.store.items(run=run, statuses=TODO_STATUSES, limit=limit)
 
 
 def run_batch(app: Firstpass, items: list[Item], concurrency: int = 4,
@@ -64,22 +63,23 @@ def run_batch(app: Firstpass, items: list[Item], concurrency: int = 4,
             running.add(pool.submit(app.process, item))
             if len(running) >= concurrency:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
-                _collect(done, summary, on_done)
+                _collect(done, summary, on_done, app.owner)
         done, running = wait(running)
-        _collect(done, summary, on_done)
+        _collect(done, summary, on_done, app.owner)
     except KeyboardInterrupt:
         summary.interrupted = True
         done, _ = wait(running)  # let in-flight items finish and save
-        _collect(done, summary, on_done)
+        _collect(done, summary, on_done, app.owner)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _collect(done: set[Future[Item]], summary: BatchSummary, on_done: Callable[[Item], None] | None) -> None:
+def _collect(done: set[Future[Item]], summary: BatchSummary, on_done: Callable[[Item], None] | None,
+             owner: str) -> None:
     for fut in done:
         item = fut.result()
-        summary.add(item)
+        summary.add(item, owner)
         if on_done:
             on_done(item)

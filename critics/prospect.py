@@ -35,3 +35,12 @@ class Prospect(BaseModel):
         parts = [getattr(self, name) for name in STANDARD_FIELDS]
         parts.extend(self.extra.values())
         return "\n".join(p for p in parts if p)
+
+    def prompt_fields(self) -> dict[str, str]:
+        """The record as prompt template fields ("-" for an empty one); extra columns join the notes."""
+        values = {name: getattr(self, name) or "-" for name in STANDARD_FIELDS}
+        if self.extra:
+            # Extra CSV columns are context too; append them to the notes the model sees.
+            extra = "; ".join(f"{k}: {v}" for k, v in self.extra.items())
+            values["notes"] = f"{self.notes} ({extra})" if self.notes else extra
+        return values

@@ -1,4 +1,4 @@
-"""`make bench`: orchestration overhead, batch concurrency against a 200 ms stub server, rules throughput.
+"""`make bench` (python tests/bench_gate.py): orchestration overhead, batch concurrency against a 200 ms stub server, rules throughput.
 
 Prints one figure per line, each beside its target. Timings are wall-clock on this machine; the batch
 figure is a ratio to the ideal so that the machine's speed cancels out.
@@ -15,14 +15,15 @@ import time
 from pathlib import Path
 
 from critics.policy import load_policy
+from critics.prospect import Prospect
 from critics.rules import run_rules
-from firstpass.models import FakeCritic, FakeDrafter
-from firstpass.prospect import Prospect
-from firstpass.session import Models, make_context
-from firstpass.settings import ModelEndpoint, load_settings
-from firstpass.store import Store
-from graph.app import Firstpass
-from graph.batch import run_batch, todo
+from firstpass.batch import run_batch, todo
+from firstpass.service import Firstpass
+from firstpass.session import Models, build_app
+from firstpass.settings import load_settings
+from graph.models import ChatDrafter, InstructorCritic, ModelSpec
+
+from fakes import FakeCritic, FakeDrafter
 
 CITIES = ["Austin", "Denver", "Boise", "Tulsa", "Fresno", "Omaha", "Tampa", "Reno"]
 
@@ -45,9 +46,7 @@ def _good_line(messages: list[dict[str, str]]) -> str:
 
 def bench_app(home: Path, models: Models) -> Firstpass:
     """A Firstpass app over a fresh database in `home` with the given models."""
-    settings = load_settings({"FIRSTPASS_HOME": str(home)})
-    store = Store(settings.db_path)
-    return Firstpass(store, make_context(settings, models, store))
+    return build_app(load_settings({"FIRSTPASS_HOME": str(home)}), models)
 
 
 def load_run(app: Firstpass, run: str, items: list[Prospect]) -> None:
@@ -75,19 +74,17 @@ def bench_overhead(n: int = 400) -> float:
 
 def bench_batch(n: int = 500, delay: float = 0.2, concurrency: int = 16) -> tuple[float, int, float]:
     """Wall time of a batch against a stub server with fixed latency, as a ratio to calls x delay / concurrency."""
-    from firstpass.models import build_critic, build_drafter
-
-    stub = subprocess.Popen([sys.executable, "-m", "firstpass.stubserver", "--delay", str(delay)],
+    stub = subprocess.Popen([sys.executable, str(Path(__file__).with_name("stubserver.py")), "--delay", str(delay)],
                             stdout=subprocess.PIPE, text=True)
     try:
         url = stub.stdout.readline().strip()  # type: ignore[union-attr]
-        endpoint = ModelEndpoint(base_url=url, model="stub", api_key="x")
-        models = Models(build_drafter(endpoint, url), build_critic(endpoint, url, retries=0))
+        spec = ModelSpec(model="stub", base_url=url)
+        models = Models(ChatDrafter(spec), InstructorCritic(spec.model_copy(update={"retries": 0, "max_tokens": 320})))
         with tempfile.TemporaryDirectory() as tmp:
             app = bench_app(Path(tmp), models)
             load_run(app, "bench", prospects(n))
             summary = run_batch(app, todo(app, "bench"), concurrency=concurrency)
-            calls = app.store.conn.execute("SELECT COUNT(*) FROM llm_calls WHERE error IS NULL").fetchone()[0]
+            calls = app.store.query("SELECT COUNT(*) AS n FROM llm_calls WHERE error IS NULL")[0]["n"]
             app.close()
     finally:
         stub.terminate()

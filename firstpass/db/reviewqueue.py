@@ -14,15 +14,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from firstpass.store import Store
+from sqlalchemy import text
+
+from firstpass.db.store import AUDIT_PENDING, FREE, Item, Store, _item
 
 DEFAULT_LEASE_SECONDS = 300.0
 
-AUDIT_PENDING = "status = 'auto_approved' AND audit_sample = 1 AND audited_at IS NULL"
-PENDING = f"(status = 'review' OR ({AUDIT_PENDING}))"
-FREE = "(claimed_by IS NULL OR claimed_by = :me OR claim_expires IS NULL OR claim_expires < :now)"
-# Flagged lines first (they hold up a send; audits are after the fact), then the reviewer's own live lease
-# (a reloaded page gets its item back), then most blocking findings, lowest confidence (none = lowest), age.
+# Waiting for a human, and not being advanced by a process right now (a decision or a regenerate in flight).
+PENDING = (f"(status = 'review' OR ({AUDIT_PENDING}))"
+           " AND (lease_owner IS NULL OR lease_expires IS NULL OR lease_expires < :now)")
+# The queue order, defined here only. Flagged lines first (they hold up a send; audits are after the fact), then
+# the reviewer's own live claim (a reloaded page gets its item back), then the most severe: most blocking
+# findings, then lowest critic confidence (none counts as lowest), then age.
 ORDER = ("ORDER BY (status = 'auto_approved'), COALESCE(claimed_by = :me AND claim_expires >= :now, 0) DESC,"
          " blocking DESC, COALESCE(confidence, -1.0), created_at, id")
 
@@ -53,17 +56,18 @@ def _args(reviewer: str, run: str | None, category: str | None, **more: Any) -> 
 
 def claim(store: Store, item_id: int, reviewer: str, seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
     """Take (or renew) the lease on one pending item; False if it is not pending or someone else holds it."""
-    with store.tx() as c:
-        cur = c.execute(f"UPDATE items SET claimed_by = :me, claim_expires = :until WHERE id = :id AND {PENDING}"
-                        f" AND {FREE}", _args(reviewer, None, None, id=item_id, until=time.time() + seconds))
+    with store._tx() as c:
+        cur = c.execute(text(f"UPDATE items SET claimed_by = :me, claim_expires = :until WHERE id = :id AND {PENDING}"
+                             f" AND {FREE}"), _args(reviewer, None, None, id=item_id, until=time.time() + seconds))
         return cur.rowcount == 1
 
 
 def release(store: Store, item_id: int, reviewer: str) -> bool:
     """Give up the reviewer's lease on an item; False if they did not hold it."""
-    with store.tx() as c:
-        cur = c.execute("UPDATE items SET claimed_by = NULL, claim_expires = NULL"
-                        " WHERE id = ? AND claimed_by = ? AND status != 'deciding'", (item_id, reviewer))
+    with store._tx() as c:
+        cur = c.execute(text("UPDATE items SET claimed_by = NULL, claim_expires = NULL WHERE id = :id AND claimed_by = :me"
+                             " AND (lease_owner IS NULL OR lease_expires < :now)"),
+                        {"id": item_id, "me": reviewer, "now": time.time()})
         return cur.rowcount == 1
 
 
@@ -71,44 +75,33 @@ def claim_next(store: Store, reviewer: str, seconds: float = DEFAULT_LEASE_SECON
                category: str | None = None, exclude: Iterable[int] = ()) -> int | None:
     """Lease the most severe pending item that nobody else holds (leaving out `exclude`); its id, or None."""
     args = _args(reviewer, run, category, exclude=json.dumps(sorted(set(exclude))), until=time.time() + seconds)
-    with store.tx() as c:
-        row = c.execute(f"SELECT id FROM items WHERE {_where(run, category)} AND {FREE}"
-                        f" AND id NOT IN (SELECT value FROM json_each(:exclude)) {ORDER} LIMIT 1", args).fetchone()
+    with store._tx() as c:
+        row = c.execute(text(f"SELECT id FROM items WHERE {_where(run, category)} AND {FREE}"
+                             f" AND id NOT IN (SELECT value FROM json_each(:exclude)) {ORDER} LIMIT 1"), args).first()
         if row is None:
             return None
         # The write transaction holds the database lock from the SELECT on, so nobody can take this row first.
-        c.execute("UPDATE items SET claimed_by = :me, claim_expires = :until WHERE id = :id", {**args, "id": row[0]})
+        c.execute(text("UPDATE items SET claimed_by = :me, claim_expires = :until WHERE id = :id"),
+                  {**args, "id": row[0]})
         return int(row[0])
 
 
 def count(store: Store, reviewer: str = "", run: str | None = None, category: str | None = None) -> QueueCount:
     """Pending items under a filter, and how many of them other reviewers hold."""
-    row = _one(store, f"SELECT COUNT(*) AS n, COALESCE(SUM(claimed_by IS NOT NULL AND claimed_by != :me"
-                      f" AND claim_expires >= :now), 0) AS held FROM items WHERE {_where(run, category)}",
-               _args(reviewer, run, category))
-    return QueueCount(left=row["n"], held_by_others=row["held"])
+    (row,) = store._rows(f"SELECT COUNT(*) AS n, COALESCE(SUM(claimed_by IS NOT NULL AND claimed_by != :me"
+                         f" AND claim_expires >= :now), 0) AS held FROM items WHERE {_where(run, category)}",
+                         _args(reviewer, run, category))
+    return QueueCount(left=int(row["n"]), held_by_others=int(row["held"]))
 
 
-def _one(store: Store, sql: str, params: dict[str, Any]) -> Any:
-    # Store.query takes positional arguments only; the queue's SQL reads better with named ones.
-    with store.lock:
-        return store.conn.execute(sql, params).fetchone()
+def pending(store: Store, run: str | None = None, reviewer: str = "") -> list[Item]:
+    """Every item waiting for a human under a filter, in queue order."""
+    return [_item(r) for r in store._rows(f"SELECT * FROM items WHERE {_where(run, None)} {ORDER}",
+                                          _args(reviewer, run, None))]
 
 
 def holder(store: Store, item_id: int) -> tuple[str, float] | None:
-    """Who holds a live lease on an item, and until when; None if nobody does."""
-    rows = store.query("SELECT claimed_by, claim_expires FROM items WHERE id = ? AND claimed_by IS NOT NULL"
-                       " AND claim_expires >= ?", (item_id, time.time()))
+    """Who holds a live claim on an item, and until when; None if nobody does."""
+    rows = store._rows("SELECT claimed_by, claim_expires FROM items WHERE id = :id AND claimed_by IS NOT NULL"
+                       " AND claim_expires >= :now", {"id": item_id, "now": time.time()})
     return (rows[0]["claimed_by"], rows[0]["claim_expires"]) if rows else None
-
-
-def finish_audit(store: Store, item_id: int, reviewer: str, status: str, final_line: str | None) -> bool:
-    """Record an audit verdict on a sampled auto-approved item, once; False if it was not waiting for this reviewer."""
-    now = time.time()
-    with store.tx() as c:
-        cur = c.execute(
-            f"UPDATE items SET status = :status, final_line = :final, audited_at = :now, audited_by = :me,"
-            f" claimed_by = NULL, claim_expires = NULL, updated_at = :now WHERE id = :id AND {AUDIT_PENDING} AND {FREE}",
-            {"status": status, "final": final_line, "now": now, "me": reviewer, "id": item_id},
-        )
-        return cur.rowcount == 1

@@ -1,0 +1,33 @@
+"""Deterministic rules: pure, fast checks of a drafted first line against its prospect record.
+
+Importing this package registers every rule in `critics.registry.RULES`, keyed by its stable code. The
+rules live in one module per concern (form, names, grounding, spam and tone, leaks and injection) and
+share one memoised analysis of the draft (see `analysis`).
+"""
+
+from __future__ import annotations
+
+from critics.findings import Finding
+from critics.policy import RulesPolicy
+from critics.prospect import Prospect
+from critics.registry import RULES
+from critics.rules import form, grounding, leaks_injection, names, spam_tone
+from critics.rules.analysis import CURRENT_ANALYSIS, analyse
+
+CONCERNS = (form, names, grounding, spam_tone, leaks_injection)
+
+
+def run_rules(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """Run every registered rule on one draft and return all findings, sorted by start offset."""
+    findings: list[Finding] = []
+    CURRENT_ANALYSIS.value = (draft, prospect, policy, analyse(draft, prospect, policy))
+    try:
+        for registered in RULES.values():
+            findings.extend(registered.func(draft, prospect, policy))
+    finally:
+        CURRENT_ANALYSIS.value = None
+    findings.sort(key=lambda f: (f.start if f.start is not None else -1, f.end if f.end is not None else -1, f.code))
+    return findings
+
+
+__all__ = ["CONCERNS", "run_rules"]

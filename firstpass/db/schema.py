@@ -1,0 +1,141 @@
+"""The app's tables, in one place: what the migrations build, as SQLAlchemy Core metadata.
+
+The migrations under `migrations/versions` are the history; this module is the current shape, and a test
+checks that a migrated database and this metadata agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData()
+
+runs = Table(
+    "runs", metadata,
+    Column("name", Text, primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("source", Text, nullable=False, server_default=""),
+    Column("headers_json", Text, nullable=False, server_default="[]"),
+)
+
+items = Table(
+    "items", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run", Text, ForeignKey("runs.name"), nullable=False),
+    Column("prospect_id", Text, nullable=False),
+    Column("row", Integer),
+    Column("original_json", Text, nullable=False, server_default="{}"),
+    Column("prospect_json", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default="queued"),
+    Column("draft", Text),
+    Column("ai_line", Text),
+    Column("final_line", Text),
+    Column("findings_json", Text, nullable=False, server_default="[]"),
+    Column("confidence", Float),
+    Column("blocking", Integer, nullable=False, server_default="0"),
+    Column("audit_sample", Integer, nullable=False, server_default="0"),
+    Column("rounds", Integer, nullable=False, server_default="0"),
+    Column("prompt_version", Text),
+    Column("drafter_model", Text),
+    Column("critic_model", Text),
+    Column("error", Text),
+    # The reviewer who has the item open in the panel (a claim, so two reviewers never work one item).
+    Column("claimed_by", Text),
+    Column("claim_expires", Float),
+    Column("audited_at", Float),
+    Column("audited_by", Text),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    # The one process allowed to advance the item's graph thread, and the fencing token of its lease.
+    Column("lease_owner", Text),
+    Column("lease_expires", Float),
+    Column("lease_token", Integer, nullable=False, server_default="0"),
+    # The checkpoint the item shows: its decision resumes exactly there.
+    Column("checkpoint_id", Text),
+    UniqueConstraint("run", "prospect_id"),
+)
+Index("items_status", items.c.status, items.c.run)
+Index("items_audit_queue", items.c.status, items.c.audit_sample, items.c.audited_at,
+      sqlite_where=text("audit_sample = 1 AND audited_at IS NULL"),
+      postgresql_where=text("audit_sample = 1 AND audited_at IS NULL"))
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", Integer, nullable=False),
+    Column("run", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("reviewer", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("original_line", Text),
+    Column("final_line", Text),
+    Column("categories_json", Text, nullable=False, server_default="[]"),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("findings_json", Text, nullable=False, server_default="[]"),
+    Column("confidence", Float),
+    Column("prompt_version", Text),
+    Column("drafter_model", Text),
+    Column("critic_model", Text),
+    Column("duration_ms", Float),
+    Column("status_after", Text),
+    sqlite_autoincrement=True,
+)
+
+eval_cases = Table(
+    "eval_cases", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", Integer, nullable=False),
+    Column("audit_id", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("run", Text, nullable=False),
+    Column("prospect_json", Text, nullable=False),
+    Column("prompt_version", Text),
+    Column("ai_line", Text),
+    Column("findings_json", Text, nullable=False, server_default="[]"),
+    Column("confidence", Float),
+    Column("verdict", Text, nullable=False),
+    Column("final_line", Text),
+    Column("categories_json", Text, nullable=False, server_default="[]"),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("reviewer", Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+llm_calls = Table(
+    "llm_calls", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("thread", Text),
+    Column("prompt_json", Text, nullable=False),
+    Column("response", Text),
+    Column("error", Text),
+    Column("duration_ms", Float),
+    Column("attempt", Integer, nullable=False, server_default="1"),
+    sqlite_autoincrement=True,
+)
+Index("llm_calls_thread", llm_calls.c.thread)
+
+reviewers = Table(
+    "reviewers", metadata,
+    Column("name", Text, primary_key=True),
+    Column("salt", LargeBinary, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("r", Integer, nullable=False),
+    Column("p", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)

@@ -1,0 +1,491 @@
+"""The app's own tables, and one method per use case, each its own transaction.
+
+runs, items (one per prospect per run, with the reviewer's claim and the writer's lease), the append-only
+audit log, eval cases, model calls and reviewer accounts. Nothing outside `firstpass.db` touches a
+connection: callers say what happened (a result was produced, a decision was taken) and the store writes
+everything that belongs to it together, or nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, Engine, RowMapping, text
+
+from critics.findings import Finding
+from critics.prospect import Prospect
+from firstpass.db import migrate
+from firstpass.db.engine import WriteLock, make_engine, sqlite_url
+
+Status = Literal["queued", "auto_approved", "review", "approved", "rejected", "failed"]
+STATUSES: tuple[str, ...] = ("queued", "auto_approved", "review", "approved", "rejected", "failed")
+DONE_STATUSES = frozenset({"auto_approved", "approved", "rejected"})
+# Items in these states still have work the graph can do without a human.
+TODO_STATUSES: tuple[str, ...] = ("queued", "failed")
+
+
+class Item(BaseModel):
+    """One prospect in one run, as the store holds it."""
+
+    id: int
+    run: str
+    prospect_id: str
+    row: int | None = None
+    original: dict[str, str] = Field(default_factory=dict)
+    prospect: Prospect
+    status: Status
+    draft: str | None = None
+    ai_line: str | None = Field(default=None, description="The drafter's own line, before any human edit.")
+    final_line: str | None = None
+    findings: list[Finding] = Field(default_factory=list)
+    confidence: float | None = None
+    audit_sample: bool = False
+    rounds: int = 0
+    prompt_version: str | None = None
+    drafter_model: str | None = None
+    critic_model: str | None = None
+    error: str | None = None
+    claimed_by: str | None = None
+    claim_expires: float | None = None
+    audited_at: float | None = Field(default=None, description="When a reviewer audited this auto-approved line.")
+    audited_by: str | None = Field(default=None, description="Who audited this auto-approved line.")
+    created_at: float
+    updated_at: float
+    lease_owner: str | None = Field(default=None, description="The process advancing the item's thread now.")
+    lease_expires: float | None = None
+    lease_token: int = Field(default=0, description="Fencing token: raised by every new lease on the item.")
+    checkpoint_id: str | None = Field(default=None, description="The checkpoint the item shows; decisions resume it.")
+
+    @property
+    def audit_pending(self) -> bool:
+        """An auto-approved line sampled for audit that no reviewer has audited yet."""
+        return self.status == "auto_approved" and self.audit_sample and self.audited_at is None
+
+    @property
+    def thread_id(self) -> str:
+        """The LangGraph thread of this item."""
+        return thread_id(self.run, self.prospect_id)
+
+
+class AuditEntry(BaseModel):
+    """One row of the append-only audit log."""
+
+    item_id: int
+    run: str
+    reviewer: str
+    action: str
+    original_line: str | None
+    final_line: str | None
+    categories: list[str] = Field(default_factory=list)
+    note: str = ""
+    findings: list[Finding] = Field(default_factory=list)
+    confidence: float | None = None
+    prompt_version: str | None = None
+    drafter_model: str | None = None
+    critic_model: str | None = None
+    duration_ms: float | None = None
+    status_after: str | None = Field(default=None, description="The item's status once the decision was applied.")
+    at: float = Field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The right to advance one item's thread, until `expires`, proven by the fencing `token`."""
+
+    item_id: int
+    owner: str
+    token: int
+    expires: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where an item's thread stands after the graph ran: what the item must show."""
+
+    status: str
+    draft: str | None = None
+    ai_line: str | None = None
+    final_line: str | None = None
+    findings: tuple[Finding, ...] = ()
+    confidence: float | None = None
+    audit_sample: bool = False
+    rounds: int = 0
+    prompt_version: str | None = None
+    drafter_model: str | None = None
+    critic_model: str | None = None
+    checkpoint_id: str | None = None
+
+
+def thread_id(run: str, prospect_id: str) -> str:
+    """The LangGraph thread id for one prospect in one run."""
+    return f"{run}:{prospect_id}"
+
+
+def _dump_findings(findings: Iterable[Finding]) -> str:
+    return json.dumps([f.model_dump() for f in findings])
+
+
+def _outcome_fields(o: Outcome) -> dict[str, Any]:
+    return {"status": o.status, "draft": o.draft, "ai_line": o.ai_line, "final_line": o.final_line,
+            "findings_json": _dump_findings(o.findings), "blocking": sum(f.severity == "high" for f in o.findings),
+            "confidence": o.confidence, "audit_sample": int(o.audit_sample), "rounds": o.rounds,
+            "prompt_version": o.prompt_version, "drafter_model": o.drafter_model, "critic_model": o.critic_model,
+            "checkpoint_id": o.checkpoint_id, "error": None}
+
+
+_AUDIT_INSERT = text(
+    "INSERT INTO audit_log (item_id, run, at, reviewer, action, original_line, final_line, categories_json, note,"
+    " findings_json, confidence, prompt_version, drafter_model, critic_model, duration_ms, status_after)"
+    " VALUES (:item_id, :run, :at, :reviewer, :action, :original_line, :final_line, :categories_json, :note,"
+    " :findings_json, :confidence, :prompt_version, :drafter_model, :critic_model, :duration_ms, :status_after)"
+    " RETURNING id"
+)
+_EVAL_INSERT = text(
+    "INSERT INTO eval_cases (item_id, audit_id, created_at, run, prospect_json, prompt_version, ai_line,"
+    " findings_json, confidence, verdict, final_line, categories_json, note, reviewer)"
+    " VALUES (:item_id, :audit_id, :created_at, :run, :prospect_json, :prompt_version, :ai_line, :findings_json,"
+    " :confidence, :verdict, :final_line, :categories_json, :note, :reviewer)"
+)
+# A lease is free when nobody holds it, it ran out, or the caller already holds it under this token.
+_LEASE_FREE = "(lease_owner IS NULL OR lease_expires IS NULL OR lease_expires < :now)"
+
+
+class Store:
+    """The app's tables in one database; safe to share between threads. Opening it applies due migrations."""
+
+    def __init__(self, target: Path | str) -> None:
+        """Open the SQLite file at `target` (a path) or the database at a SQLAlchemy URL, migrated to the newest."""
+        url = target if isinstance(target, str) and "://" in target else sqlite_url(Path(target))
+        self.url = url
+        self.path: Path | None = Path(url.split("///", 1)[1]) if url.startswith("sqlite:///") else None
+        self.engine: Engine = make_engine(url)
+        self._write_lock = WriteLock(self.engine)
+        migrate.upgrade(self.engine)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self._write_lock, self.engine.connect().execution_options(write=True) as conn, conn.begin():
+            yield conn
+
+    def _rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[RowMapping]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(text(sql), dict(params or {})).mappings())
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[RowMapping]:
+        """Run a read-only query with named parameters (for reports, tests and benchmarks)."""
+        return self._rows(sql, params)
+
+    # runs and items -------------------------------------------------------------------------------
+
+    def ensure_run(self, name: str, source: str = "", headers: list[str] | None = None) -> None:
+        """Create the run if it does not exist yet."""
+        with self._tx() as c:
+            if c.execute(text("SELECT 1 FROM runs WHERE name = :n"), {"n": name}).first() is None:
+                c.execute(text("INSERT INTO runs (name, created_at, source, headers_json) VALUES (:n, :t, :s, :h)"),
+                          {"n": name, "t": time.time(), "s": source, "h": json.dumps(headers or [])})
+
+    def run_headers(self, name: str) -> list[str]:
+        """The CSV headers of a run, in file order."""
+        rows = self._rows("SELECT headers_json FROM runs WHERE name = :n", {"n": name})
+        return list(json.loads(rows[0]["headers_json"])) if rows else []
+
+    def runs(self) -> list[str]:
+        """Every run's name, newest first."""
+        return [r["name"] for r in self._rows("SELECT name FROM runs ORDER BY created_at DESC")]
+
+    def add_items(self, run: str, rows: Iterable[tuple[int | None, dict[str, str], Prospect]]) -> int:
+        """Add (row, original cells, prospect) items to a run, leaving existing ones untouched; returns how many were new."""
+        now = time.time()
+        with self._tx() as c:
+            have = {r[0] for r in c.execute(text("SELECT prospect_id FROM items WHERE run = :run"), {"run": run})}
+            new = []
+            for row, orig, p in rows:
+                if p.id not in have:
+                    have.add(p.id)
+                    new.append({"run": run, "pid": p.id, "row": row, "orig": json.dumps(orig),
+                                "prospect": p.model_dump_json(), "now": now})
+            if new:
+                c.execute(text("INSERT INTO items (run, prospect_id, row, original_json, prospect_json, created_at,"
+                               " updated_at) VALUES (:run, :pid, :row, :orig, :prospect, :now, :now)"), new)
+            return len(new)
+
+    def item(self, item_id: int) -> Item:
+        """One item by id; KeyError if there is none."""
+        rows = self._rows("SELECT * FROM items WHERE id = :id", {"id": item_id})
+        if not rows:
+            raise KeyError(f"no item {item_id}")
+        return _item(rows[0])
+
+    def item_by_prospect(self, run: str, prospect_id: str) -> Item:
+        """One item by run and prospect id; KeyError if there is none."""
+        rows = self._rows("SELECT * FROM items WHERE run = :run AND prospect_id = :pid", {"run": run, "pid": prospect_id})
+        if not rows:
+            raise KeyError(f"no item {prospect_id} in run {run}")
+        return _item(rows[0])
+
+    def items(self, run: str | None = None, status: str | None = None, limit: int | None = None,
+              statuses: Iterable[str] | None = None) -> list[Item]:
+        """Items, optionally of one run and of one status (or several), in id order."""
+        sql, args = "SELECT * FROM items WHERE 1=1", {}  # type: tuple[str, dict[str, Any]]
+        if run:
+            sql += " AND run = :run"
+            args["run"] = run
+        wanted = [status] if status else list(statuses or [])
+        if wanted:
+            sql += " AND status IN (" + ", ".join(f":s{i}" for i in range(len(wanted))) + ")"
+            args.update({f"s{i}": s for i, s in enumerate(wanted)})
+        sql += " ORDER BY id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [_item(r) for r in self._rows(sql, args)]
+
+    def counts(self, run: str) -> dict[str, int]:
+        """How many items of a run are in each status."""
+        rows = self._rows("SELECT status, COUNT(*) AS n FROM items WHERE run = :run GROUP BY status", {"run": run})
+        return {r["status"]: int(r["n"]) for r in rows}
+
+    # the writer's lease (one process advances a thread at a time) ---------------------------------
+
+    def take_lease(self, item_id: int, owner: str, seconds: float, statuses: Iterable[str] = TODO_STATUSES,
+                   dead: Iterable[str] = ()) -> Lease | None:
+        """Lease an item in one of `statuses` for `owner`, raising its fencing token; None if another holds it.
+
+        `dead` names owners known to have died (a crashed process on this machine): their leases are taken over
+        at once instead of after they run out.
+        """
+        now = time.time()
+        wanted = list(statuses)
+        marks = ", ".join(f":s{i}" for i in range(len(wanted)))
+        dead_marks = ", ".join(f":d{i}" for i in range(len(list(dead))))
+        free = _LEASE_FREE if not dead_marks else f"({_LEASE_FREE} OR lease_owner IN ({dead_marks}))"
+        args = {"id": item_id, "owner": owner, "now": now, "until": now + seconds,
+                **{f"s{i}": s for i, s in enumerate(wanted)}, **{f"d{i}": d for i, d in enumerate(dead)}}
+        with self._tx() as c:
+            row = c.execute(text(f"UPDATE items SET lease_owner = :owner, lease_expires = :until,"
+                                 f" lease_token = lease_token + 1 WHERE id = :id AND status IN ({marks}) AND {free}"
+                                 " RETURNING lease_token"), args).first()
+        return Lease(item_id, owner, int(row[0]), now + seconds) if row else None
+
+    def renew_leases(self, leases: Iterable[Lease], seconds: float) -> list[Lease]:
+        """Extend leases still held under their tokens; returns the ones that were lost."""
+        lost = []
+        until = time.time() + seconds
+        with self._tx() as c:
+            for lease in leases:
+                cur = c.execute(text("UPDATE items SET lease_expires = :until WHERE id = :id AND lease_token = :token"
+                                     " AND lease_owner = :owner"),
+                                {"until": until, "id": lease.item_id, "token": lease.token, "owner": lease.owner})
+                if cur.rowcount != 1:
+                    lost.append(lease)
+        return lost
+
+    def release_lease(self, lease: Lease) -> bool:
+        """Give a lease back (nothing else changes); False if it had already been taken over."""
+        with self._tx() as c:
+            return self._release(c, lease)
+
+    @staticmethod
+    def _release(c: Connection, lease: Lease, claim_too: bool = False) -> bool:
+        claim = ", claimed_by = NULL, claim_expires = NULL" if claim_too else ""
+        cur = c.execute(text(f"UPDATE items SET lease_owner = NULL, lease_expires = NULL{claim}"
+                             " WHERE id = :id AND lease_token = :token"), {"id": lease.item_id, "token": lease.token})
+        return cur.rowcount == 1
+
+    def save_outcome(self, lease: Lease, outcome: Outcome) -> bool:
+        """Record where the item's thread stands and free the item, if the lease still holds; False if fenced out."""
+        fields = {**_outcome_fields(outcome), "updated_at": time.time()}
+        with self._tx() as c:
+            return self._save(c, lease, fields, claim_too=True)
+
+    def save_failure(self, lease: Lease, error: str) -> bool:
+        """Mark a leased item failed (it is retried by the next run), if the lease still holds."""
+        with self._tx() as c:
+            return self._save(c, lease, {"status": "failed", "error": error, "updated_at": time.time()}, claim_too=True)
+
+    def _save(self, c: Connection, lease: Lease, fields: dict[str, Any], claim_too: bool = False) -> bool:
+        cols = ", ".join(f"{k} = :{k}" for k in fields)
+        claim = ", claimed_by = NULL, claim_expires = NULL" if claim_too else ""
+        cur = c.execute(text(f"UPDATE items SET {cols}, lease_owner = NULL, lease_expires = NULL{claim}"
+                             " WHERE id = :id AND lease_token = :token AND lease_owner = :owner"),
+                        {**fields, "id": lease.item_id, "token": lease.token, "owner": lease.owner})
+        return cur.rowcount == 1
+
+    def reset_item(self, item_id: int, **fields: Any) -> None:
+        """Overwrite item columns outside any lease (tests and repairs: simulating a crash, re-queueing)."""
+        if "findings" in fields:
+            findings = fields.pop("findings")
+            fields["findings_json"] = _dump_findings(findings)
+            fields["blocking"] = sum(1 for f in findings if f.severity == "high")
+        cols = ", ".join(f"{k} = :{k}" for k in fields)
+        with self._tx() as c:
+            c.execute(text(f"UPDATE items SET {cols} WHERE id = :id"), {**fields, "id": item_id})
+
+    # decisions -------------------------------------------------------------------------------------
+
+    def begin_decision(self, item_id: int, reviewer: str, owner: str, seconds: float,
+                       checkpoint_id: str | None = None) -> Lease | None:
+        """Lease an item waiting for review for a reviewer's decision; None if it is not waiting, another reviewer
+        holds it, another process is advancing it, or (given `checkpoint_id`) it no longer shows that checkpoint."""
+        now = time.time()
+        shown = " AND checkpoint_id = :cp" if checkpoint_id is not None else ""
+        args = {"id": item_id, "owner": owner, "me": reviewer, "now": now, "until": now + seconds, "cp": checkpoint_id}
+        with self._tx() as c:
+            row = c.execute(text(
+                "UPDATE items SET lease_owner = :owner, lease_expires = :until, lease_token = lease_token + 1,"
+                " claimed_by = :me, claim_expires = :until"
+                f" WHERE id = :id AND status = 'review' AND {_LEASE_FREE}{shown}"
+                " AND (claimed_by IS NULL OR claimed_by = :me OR claim_expires IS NULL OR claim_expires < :now)"
+                " RETURNING lease_token"), args).first()
+        return Lease(item_id, owner, int(row[0]), now + seconds) if row else None
+
+    def record_decision(self, lease: Lease, outcome: Outcome, entry: AuditEntry, prospect: Prospect,
+                        eval_verdict: str | None) -> int | None:
+        """One transaction: the item's new state, its audit row, the eval case (if any) and the lease released.
+
+        Returns the audit row's id, or None (and writes nothing) if the lease was taken over meanwhile.
+        """
+        fields = {**_outcome_fields(outcome), "updated_at": time.time()}
+        with self._tx() as c:
+            if not self._save(c, lease, fields, claim_too=True):
+                return None
+            audit_id = self._insert_audit(c, entry)
+            if eval_verdict is not None:
+                self._insert_eval_case(c, audit_id, entry, prospect, eval_verdict)
+            return audit_id
+
+    def record_audit(self, item_id: int, reviewer: str, status: str, final_line: str | None,
+                     entry: AuditEntry, prospect: Prospect, eval_verdict: str | None) -> int | None:
+        """One transaction: a sampled auto-approved line's audit verdict, its audit row and eval case.
+
+        None (nothing written) if the item is not waiting for an audit that this reviewer may do.
+        """
+        now = time.time()
+        with self._tx() as c:
+            cur = c.execute(text(
+                "UPDATE items SET status = :status, final_line = :final, audited_at = :now, audited_by = :me,"
+                " claimed_by = NULL, claim_expires = NULL, updated_at = :now"
+                f" WHERE id = :id AND {AUDIT_PENDING} AND {FREE}"),
+                {"status": status, "final": final_line, "now": now, "me": reviewer, "id": item_id})
+            if cur.rowcount != 1:
+                return None
+            audit_id = self._insert_audit(c, entry)
+            if eval_verdict is not None:
+                self._insert_eval_case(c, audit_id, entry, prospect, eval_verdict)
+            return audit_id
+
+    # audit log and eval cases ---------------------------------------------------------------------
+
+    @staticmethod
+    def _insert_audit(c: Connection, e: AuditEntry) -> int:
+        row = c.execute(_AUDIT_INSERT, {
+            "item_id": e.item_id, "run": e.run, "at": e.at, "reviewer": e.reviewer, "action": e.action,
+            "original_line": e.original_line, "final_line": e.final_line, "categories_json": json.dumps(e.categories),
+            "note": e.note, "findings_json": _dump_findings(e.findings), "confidence": e.confidence,
+            "prompt_version": e.prompt_version, "drafter_model": e.drafter_model, "critic_model": e.critic_model,
+            "duration_ms": e.duration_ms, "status_after": e.status_after}).first()
+        assert row is not None
+        return int(row[0])
+
+    @staticmethod
+    def _insert_eval_case(c: Connection, audit_id: int, e: AuditEntry, prospect: Prospect, verdict: str) -> None:
+        c.execute(_EVAL_INSERT, {
+            "item_id": e.item_id, "audit_id": audit_id, "created_at": e.at, "run": e.run,
+            "prospect_json": prospect.model_dump_json(), "prompt_version": e.prompt_version, "ai_line": e.original_line,
+            "findings_json": _dump_findings(e.findings), "confidence": e.confidence, "verdict": verdict,
+            "final_line": e.final_line, "categories_json": json.dumps(e.categories), "note": e.note,
+            "reviewer": e.reviewer})
+
+    def audit_log(self, item_id: int | None = None) -> list[AuditEntry]:
+        """Audit rows, oldest first, optionally for one item."""
+        sql, args = "SELECT * FROM audit_log", {}  # type: tuple[str, dict[str, Any]]
+        if item_id is not None:
+            sql, args = sql + " WHERE item_id = :id", {"id": item_id}
+        return [_audit(r) for r in self._rows(sql + " ORDER BY id", args)]
+
+    def eval_cases(self) -> list[dict[str, Any]]:
+        """Every saved eval case, oldest first, with JSON columns decoded."""
+        out = []
+        for r in self._rows("SELECT * FROM eval_cases ORDER BY id"):
+            d = dict(r)
+            for key in ("prospect_json", "findings_json", "categories_json"):
+                d[key.removesuffix("_json")] = json.loads(d.pop(key))
+            out.append(d)
+        return out
+
+    # model call log -------------------------------------------------------------------------------
+
+    def log_llm_call(self, role: str, model: str, thread: str | None, prompt: Any, response: str | None,
+                     error: str | None, duration_ms: float, attempt: int = 1) -> None:
+        """Log one attempt of a model call: the raw request, the raw answer (or error), its thread and latency."""
+        with self._tx() as c:
+            c.execute(text("INSERT INTO llm_calls (at, role, model, thread, prompt_json, response, error, duration_ms,"
+                           " attempt) VALUES (:at, :role, :model, :thread, :prompt, :response, :error, :ms, :attempt)"),
+                      {"at": time.time(), "role": role, "model": model, "thread": thread,
+                       "prompt": json.dumps(prompt, default=str), "response": response, "error": error,
+                       "ms": duration_ms, "attempt": attempt})
+
+    # reviewer accounts ----------------------------------------------------------------------------
+
+    def put_reviewer(self, name: str, salt: bytes, digest: bytes, cost: tuple[int, int, int], replace: bool) -> bool:
+        """Store a reviewer's password hash; False (nothing written) if the name exists and `replace` is off."""
+        n, r, p = cost
+        args = {"name": name, "salt": salt, "hash": digest, "n": n, "r": r, "p": p, "t": time.time()}
+        with self._tx() as c:
+            exists = c.execute(text("SELECT 1 FROM reviewers WHERE name = :name"), {"name": name}).first()
+            if exists and not replace:
+                return False
+            if exists:
+                c.execute(text("UPDATE reviewers SET salt = :salt, hash = :hash, n = :n, r = :r, p = :p,"
+                               " created_at = :t WHERE name = :name"), args)
+            else:
+                c.execute(text("INSERT INTO reviewers (name, salt, hash, n, r, p, created_at)"
+                               " VALUES (:name, :salt, :hash, :n, :r, :p, :t)"), args)
+            return True
+
+    def delete_reviewer(self, name: str) -> bool:
+        """Delete a reviewer account; False if there was none."""
+        with self._tx() as c:
+            return c.execute(text("DELETE FROM reviewers WHERE name = :name"), {"name": name}).rowcount == 1
+
+    def reviewer_rows(self, name: str | None = None) -> list[RowMapping]:
+        """Reviewer accounts (one, or all by name), with their hashes, for the accounts module."""
+        if name is None:
+            return self._rows("SELECT * FROM reviewers ORDER BY name")
+        return self._rows("SELECT * FROM reviewers WHERE name = :name", {"name": name})
+
+
+# The queue's SQL pieces live beside the store that runs them.
+AUDIT_PENDING = "status = 'auto_approved' AND audit_sample = 1 AND audited_at IS NULL"
+FREE = "(claimed_by IS NULL OR claimed_by = :me OR claim_expires IS NULL OR claim_expires < :now)"
+
+
+def _item(row: RowMapping) -> Item:
+    d = dict(row)
+    return Item(
+        original=json.loads(d.pop("original_json")),
+        prospect=Prospect.model_validate_json(d.pop("prospect_json")),
+        findings=[Finding.model_validate(f) for f in json.loads(d.pop("findings_json"))],
+        audit_sample=bool(d.pop("audit_sample")),
+        **{k: v for k, v in d.items() if k != "blocking"},
+    )
+
+
+def _audit(row: RowMapping) -> AuditEntry:
+    d = dict(row)
+    d.pop("id")
+    return AuditEntry(
+        categories=json.loads(d.pop("categories_json")),
+        findings=[Finding.model_validate(f) for f in json.loads(d.pop("findings_json"))],
+        **d,
+    )

@@ -1,0 +1,245 @@
+"""The firstpass service API: the graph, its checkpointer, the store and the lease keeper, wired together.
+
+The command line, the review panel and the evals use it: process an item, list pending items, read one,
+apply a decision, record an audit. Every write of a use case is one store transaction, taken under the
+item's lease, so one process advances a thread at a time and a decision is applied to the checkpoint the
+reviewer was shown, or refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command, StateSnapshot
+
+from critics.findings import Finding
+from critics.policy import Policy
+from firstpass.db import AuditEntry, Item, Lease, Outcome, Store, reviewqueue
+from firstpass.db.checkpoints import close_checkpointer, open_checkpointer
+from firstpass.leases import LeaseKeeper, dead_owners, process_owner
+from graph.builder import build_graph
+from graph.human import Decision
+from graph.models import unregister_client
+from graph.nodes import safe_rules
+from graph.state import Context, State
+
+log = logging.getLogger(__name__)
+# A processing lease is renewed every third of this while a model call runs; a dead process's lease frees
+# its item after this long (at once on the same machine, where a dead process can be seen).
+LEASE_SECONDS = 60.0
+
+
+class DecisionError(ValueError):
+    """A decision that cannot be applied (item not pending, claimed by someone else, invalid action)."""
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one short line: its type and the first line of its message."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:limit]}"
+
+
+def outcome_of(snapshot: StateSnapshot) -> Outcome:
+    """What an item shows, read from its thread's checkpoint: paused at the human step, finished, or neither."""
+    values: dict[str, Any] = snapshot.values or {}
+    status = "review" if snapshot.interrupts else values.get("status") or "failed"
+    return Outcome(
+        status=status, draft=values.get("draft"), ai_line=values.get("ai_draft"), final_line=values.get("final_line"),
+        findings=tuple(Finding.model_validate(f) for f in values.get("findings", [])),
+        confidence=values.get("confidence"), audit_sample=bool(values.get("audit_sample")),
+        rounds=values.get("rounds", 0), prompt_version=values.get("prompt_version"),
+        drafter_model=values.get("drafter_model"), critic_model=values.get("critic_model"),
+        checkpoint_id=(snapshot.config.get("configurable") or {}).get("checkpoint_id"),
+    )
+
+
+class Firstpass:
+    """The gate over one database: run items through the graph and apply reviewers' decisions."""
+
+    def __init__(self, store: Store, context: Context, clients: tuple[str, ...] = (),
+                 lease_seconds: float = LEASE_SECONDS) -> None:
+        """Wire the graph to `store`'s database, with the models and policy in `context`.
+
+        `clients` names the model clients registered for this app (see graph.models), forgotten on close.
+        """
+        self.store = store
+        self.context = context
+        self.clients = clients
+        self.lease_seconds = lease_seconds
+        self.owner = process_owner()
+        self.keeper = LeaseKeeper(store, lease_seconds)
+        self.saver = open_checkpointer(store)
+        self.graph = build_graph(self.saver)
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in force."""
+        return self.context.policy
+
+    def close(self) -> None:
+        """Stop renewing leases, forget this app's clients and close the database connections."""
+        self.keeper.close()
+        for name in self.clients:
+            unregister_client(name)
+        close_checkpointer(self.saver)
+        self.store.close()
+
+    # running items ---------------------------------------------------------------------------------
+
+    def process(self, item: Item) -> Item:
+        """Take one item as far as the graph goes without a human, under its lease; a failure marks it failed.
+
+        An item that another process is working on, or that no longer needs the graph, is returned as it is.
+        """
+        lease = self.store.take_lease(item.id, self.owner, self.lease_seconds, dead=dead_owners([item.lease_owner]))
+        if lease is None:
+            return self.store.item(item.id)
+        with self.keeper.hold(lease):
+            config: RunnableConfig = {"configurable": {"thread_id": item.thread_id}}
+            try:
+                snapshot = self.graph.get_state(config)
+                if not (snapshot.interrupts or snapshot.values.get("status")):
+                    # A thread that stopped part-way (a crash, a failed model call) continues from its last checkpoint.
+                    start: State | None = None if snapshot.next else {"prospect": item.prospect.model_dump(), "rounds": 0}
+                    self.graph.invoke(start, config, context=self.context, durability="exit")
+                    snapshot = self.graph.get_state(config)
+            except Exception as exc:  # noqa: BLE001 - one prospect's failure must not stop the batch
+                self.store.save_failure(lease, one_line(exc))
+                return self.store.item(item.id)
+        if not self.store.save_outcome(lease, outcome_of(snapshot)):
+            log.warning("item %s was taken over by another process; its result here was discarded", item.id)
+        return self.store.item(item.id)
+
+    # reviewing -------------------------------------------------------------------------------------
+
+    def pending(self, run: str | None = None) -> list[Item]:
+        """Flagged items waiting for a human, in queue order (most severe first)."""
+        return reviewqueue.pending(self.store, run)
+
+    def item(self, item_id: int) -> Item:
+        """One item."""
+        return self.store.item(item_id)
+
+    def _get(self, item_id: int) -> Item:
+        try:
+            return self.store.item(item_id)
+        except KeyError as exc:
+            raise DecisionError(f"there is no item {item_id}") from exc
+
+    def decide(self, item_id: int, decision: Decision) -> Item:
+        """Apply a reviewer's decision to the checkpoint the item shows: resume its thread there, then record the
+        item, the audit row, the eval case and the lease release in one transaction.
+
+        If the graph fails part-way (a regenerate whose model errs or times out), nothing is recorded and the
+        item still shows the same line at the same checkpoint: the next decision applies to that line.
+        """
+        self._get(item_id)
+        lease = self.store.begin_decision(item_id, decision.reviewer, self.owner, self.lease_seconds,
+                                          checkpoint_id=decision.version)
+        if lease is None:
+            raise DecisionError(self._why_not_pending(item_id, decision))
+        with self.keeper.hold(lease):
+            try:
+                before = self.store.item(item_id)
+                snapshot = self._resume(before, decision)
+            except BaseException as exc:
+                self.store.release_lease(lease)
+                if isinstance(exc, DecisionError) or not isinstance(exc, Exception):
+                    raise
+                log.warning("decision on item %s failed", item_id, exc_info=True)
+                raise DecisionError(f"could not apply the {decision.action} to item {item_id} ({one_line(exc)}); "
+                                    "nothing changed: the item still shows the same line") from exc
+        return self._record(lease, before, outcome_of(snapshot), decision, snapshot.values.get("decision") or {})
+
+    def _resume(self, item: Item, decision: Decision) -> StateSnapshot:
+        if decision.action == "regenerate" and item.rounds >= self.policy.route.max_regenerate_rounds:
+            raise DecisionError(f"item {item.id} has used all {item.rounds} regenerations; edit or reject it")
+        shown: RunnableConfig = {"configurable": {"thread_id": item.thread_id}}
+        if item.checkpoint_id:
+            # Resume the checkpoint the reviewer was shown, whatever a failed attempt left after it.
+            shown["configurable"]["checkpoint_id"] = item.checkpoint_id
+        self.graph.invoke(Command(resume=decision.to_resume()), shown, context=self.context, durability="sync")
+        return self.graph.get_state({"configurable": {"thread_id": item.thread_id}})
+
+    def _record(self, lease: Lease, before: Item, after: Outcome, decision: Decision, outcome: dict[str, Any]) -> Item:
+        final = after.final_line if after.status in ("approved", "rejected") else None
+        entry = AuditEntry(
+            item_id=before.id, run=before.run, reviewer=decision.reviewer, action=decision.action,
+            original_line=before.ai_line or before.draft,
+            final_line=final if decision.action != "edit" else (decision.line or "").strip(),
+            categories=list(decision.categories), note=decision.note, findings=before.findings,
+            confidence=before.confidence, prompt_version=before.prompt_version, drafter_model=before.drafter_model,
+            critic_model=before.critic_model, duration_ms=decision.duration_ms, status_after=after.status,
+        )
+        learn = is_override(decision, before, self.policy.route.confidence_threshold) and not outcome.get("error")
+        if self.store.record_decision(lease, after, entry, before.prospect, decision.action if learn else None) is None:
+            raise DecisionError(f"item {before.id} was taken over by another process while the decision ran; "
+                                "nothing was recorded")
+        return self.store.item(before.id)
+
+    def audit(self, item_id: int, decision: Decision) -> Item:
+        """Record a reviewer's verdict on an auto-approved line sampled for audit; its finished thread is not resumed.
+
+        approve keeps the line; edit replaces the final line (status approved); reject takes the line out (status
+        rejected). Regenerate is refused: the line may already have been sent. Edits and rejects become eval cases.
+        The item, the audit row and the eval case are written in one transaction.
+        """
+        item = self._get(item_id)
+        if decision.action == "regenerate":
+            raise DecisionError(f"item {item_id} was auto-approved and its thread has finished, so it cannot be "
+                                "regenerated; approve, edit or reject it")
+        status, final = item.status, item.final_line
+        if decision.action == "edit":
+            final = (decision.line or "").strip()
+            still = safe_rules(final, item.prospect, self.context)
+            if still and not decision.force:
+                codes = ", ".join(sorted({f.code for f in still}))
+                raise DecisionError(f"rules still fire on the edited line ({codes}); nothing changed")
+            status = "approved"
+        elif decision.action == "reject":
+            status, final = "rejected", None
+        entry = AuditEntry(
+            item_id=item.id, run=item.run, reviewer=decision.reviewer, action=decision.action,
+            original_line=item.ai_line or item.draft, final_line=final, categories=list(decision.categories),
+            note=decision.note, findings=item.findings, confidence=item.confidence, prompt_version=item.prompt_version,
+            drafter_model=item.drafter_model, critic_model=item.critic_model, duration_ms=decision.duration_ms,
+            status_after=status,
+        )
+        # The gate let this line through and a human disagreed: exactly the case the evals need.
+        verdict = decision.action if decision.action != "approve" else None
+        if self.store.record_audit(item_id, decision.reviewer, status, final, entry, item.prospect, verdict) is None:
+            raise DecisionError(self._why_not_auditable(item_id))
+        return self.store.item(item_id)
+
+    def _why_not_auditable(self, item_id: int) -> str:
+        item = self.store.item(item_id)
+        if item.audited_at is not None:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(item.audited_at))
+            return f"item {item_id} was already audited by {item.audited_by} at {when}; nothing changed"
+        if item.audit_pending and item.claimed_by:
+            return f"item {item_id} is being audited by {item.claimed_by} right now; nothing changed"
+        return f"item {item_id} is {item.status}, not waiting for an audit; nothing changed"
+
+    def _why_not_pending(self, item_id: int, decision: Decision) -> str:
+        item = self.store.item(item_id)
+        if item.status == "review":
+            if decision.version is not None and item.checkpoint_id != decision.version:
+                return f"item {item_id} has changed since it was shown; look at it again (nothing changed)"
+            if item.lease_owner and (item.lease_expires or 0) >= time.time():
+                return f"item {item_id} is being worked on right now; nothing changed"
+            return f"item {item_id} is being decided by {item.claimed_by} right now"
+        last = next(iter(reversed(self.store.audit_log(item_id))), None)
+        if last:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(last.at))
+            return f"item {item_id} was already decided ({last.action}) by {last.reviewer} at {when}; nothing changed"
+        return f"item {item_id} is {item.status}, not waiting for review; nothing changed"
+
+
+def is_override(decision: Decision, item: Item, threshold: float) -> bool:
+    """Whether a decision overrides the AI or the gate: any edit, reject or regenerate, or approving a flagged line."""
+    if decision.action != "approve":
+        return True
+    return bool(item.findings) or item.confidence is None or item.confidence < threshold
