@@ -6,7 +6,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from firstpass.db import Lease, Store
@@ -19,7 +19,7 @@ def process_owner(role: str = "worker") -> str:
     return f"{role}:{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def dead_owners(owners: list[str | None]) -> list[str]:
+def dead_owners(owners: Iterable[str | None]) -> list[str]:
     """The owners among `owners` that were processes on this machine that no longer run."""
     dead = []
     for owner in owners:

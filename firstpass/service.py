@@ -136,9 +136,9 @@ class Firstpass:
         If the graph fails part-way (a regenerate whose model errs or times out), nothing is recorded and the
         item still shows the same line at the same checkpoint: the next decision applies to that line.
         """
-        self._get(item_id)
+        shown = self._get(item_id)
         lease = self.store.begin_decision(item_id, decision.reviewer, self.owner, self.lease_seconds,
-                                          checkpoint_id=decision.version)
+                                          checkpoint_id=decision.version, dead=dead_owners([shown.lease_owner]))
         if lease is None:
             raise DecisionError(self._why_not_pending(item_id, decision))
         with self.keeper.hold(lease):
@@ -161,7 +161,10 @@ class Firstpass:
         if item.checkpoint_id:
             # Resume the checkpoint the reviewer was shown, whatever a failed attempt left after it.
             shown["configurable"]["checkpoint_id"] = item.checkpoint_id
-        self.graph.invoke(Command(resume=decision.to_resume()), shown, context=self.context, durability="sync")
+        # "exit" writes nothing onto the shown checkpoint: a failed attempt's writes land on a checkpoint of their
+        # own (with "sync" they would be saved as that checkpoint's pending writes and replayed by the next resume).
+        # The decision itself is committed by the store's transaction, not by the checkpoint.
+        self.graph.invoke(Command(resume=decision.to_resume()), shown, context=self.context, durability="exit")
         return self.graph.get_state({"configurable": {"thread_id": item.thread_id}})
 
     def _record(self, lease: Lease, before: Item, after: Outcome, decision: Decision, outcome: dict[str, Any]) -> Item:

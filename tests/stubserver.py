@@ -2,7 +2,8 @@
 
 `python tests/stubserver.py --port 0 --delay 0.2` prints its base URL and serves until killed.
 Modes: "ok" (a plausible first line, or a tool call with a clean verdict), "error" (HTTP 500),
-"invalid" (a tool call whose arguments do not validate), "slow" (sleeps past any sane timeout).
+"invalid" (a tool call whose arguments do not validate), "flaky" (two invalid tool calls, then valid ones),
+"slow" (sleeps past any sane timeout).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def make_server(port: int = 0, delay: float = 0.2, mode: str = "ok") -> Threadin
             if mode == "error":
                 self._send(500, {"error": {"message": "stub server error", "type": "server_error"}})
             else:
-                self._send(200, answer(body, mode))
+                self._send(200, answer(body, effective(body)))
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()
@@ -65,6 +66,13 @@ def make_server(port: int = 0, delay: float = 0.2, mode: str = "ok") -> Threadin
 
         def log_message(self, *args: Any) -> None:
             pass
+
+    tool_calls = iter(range(1 << 30))
+
+    def effective(body: dict[str, Any]) -> str:
+        if mode == "flaky" and body.get("tools"):
+            return "invalid" if next(tool_calls) < 2 else "ok"
+        return mode
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
@@ -84,7 +92,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--delay", type=float, default=0.2)
-    p.add_argument("--mode", choices=("ok", "error", "invalid", "slow"), default="ok")
+    p.add_argument("--mode", choices=("ok", "error", "invalid", "flaky", "slow"), default="ok")
     args = p.parse_args()
     server = make_server(args.port, args.delay, args.mode)
     print(f"http://127.0.0.1:{server.server_address[1]}/v1", flush=True)

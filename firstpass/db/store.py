@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,8 +153,16 @@ _EVAL_INSERT = text(
     " VALUES (:item_id, :audit_id, :created_at, :run, :prospect_json, :prompt_version, :ai_line, :findings_json,"
     " :confidence, :verdict, :final_line, :categories_json, :note, :reviewer)"
 )
-# A lease is free when nobody holds it, it ran out, or the caller already holds it under this token.
+# A lease is free when nobody holds it or it ran out.
 _LEASE_FREE = "(lease_owner IS NULL OR lease_expires IS NULL OR lease_expires < :now)"
+
+
+def _free_lease(dead: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """The lease-is-free condition, also true for the leases of owners known to be dead, and its parameters."""
+    if not dead:
+        return _LEASE_FREE, {}
+    marks = ", ".join(f":dead{i}" for i in range(len(dead)))
+    return f"({_LEASE_FREE} OR lease_owner IN ({marks}))", {f"dead{i}": d for i, d in enumerate(dead)}
 
 
 class Store:
@@ -258,7 +266,7 @@ class Store:
     # the writer's lease (one process advances a thread at a time) ---------------------------------
 
     def take_lease(self, item_id: int, owner: str, seconds: float, statuses: Iterable[str] = TODO_STATUSES,
-                   dead: Iterable[str] = ()) -> Lease | None:
+                   dead: Sequence[str] = ()) -> Lease | None:
         """Lease an item in one of `statuses` for `owner`, raising its fencing token; None if another holds it.
 
         `dead` names owners known to have died (a crashed process on this machine): their leases are taken over
@@ -267,10 +275,9 @@ class Store:
         now = time.time()
         wanted = list(statuses)
         marks = ", ".join(f":s{i}" for i in range(len(wanted)))
-        dead_marks = ", ".join(f":d{i}" for i in range(len(list(dead))))
-        free = _LEASE_FREE if not dead_marks else f"({_LEASE_FREE} OR lease_owner IN ({dead_marks}))"
+        free, dead_args = _free_lease(dead)
         args = {"id": item_id, "owner": owner, "now": now, "until": now + seconds,
-                **{f"s{i}": s for i, s in enumerate(wanted)}, **{f"d{i}": d for i, d in enumerate(dead)}}
+                **{f"s{i}": s for i, s in enumerate(wanted)}, **dead_args}
         with self._tx() as c:
             row = c.execute(text(f"UPDATE items SET lease_owner = :owner, lease_expires = :until,"
                                  f" lease_token = lease_token + 1 WHERE id = :id AND status IN ({marks}) AND {free}"
@@ -334,17 +341,19 @@ class Store:
     # decisions -------------------------------------------------------------------------------------
 
     def begin_decision(self, item_id: int, reviewer: str, owner: str, seconds: float,
-                       checkpoint_id: str | None = None) -> Lease | None:
+                       checkpoint_id: str | None = None, dead: Sequence[str] = ()) -> Lease | None:
         """Lease an item waiting for review for a reviewer's decision; None if it is not waiting, another reviewer
         holds it, another process is advancing it, or (given `checkpoint_id`) it no longer shows that checkpoint."""
         now = time.time()
         shown = " AND checkpoint_id = :cp" if checkpoint_id is not None else ""
-        args = {"id": item_id, "owner": owner, "me": reviewer, "now": now, "until": now + seconds, "cp": checkpoint_id}
+        free, dead_args = _free_lease(dead)
+        args = {"id": item_id, "owner": owner, "me": reviewer, "now": now, "until": now + seconds, "cp": checkpoint_id,
+                **dead_args}
         with self._tx() as c:
             row = c.execute(text(
                 "UPDATE items SET lease_owner = :owner, lease_expires = :until, lease_token = lease_token + 1,"
                 " claimed_by = :me, claim_expires = :until"
-                f" WHERE id = :id AND status = 'review' AND {_LEASE_FREE}{shown}"
+                f" WHERE id = :id AND status = 'review' AND {free}{shown}"
                 " AND (claimed_by IS NULL OR claimed_by = :me OR claim_expires IS NULL OR claim_expires < :now)"
                 " RETURNING lease_token"), args).first()
         return Lease(item_id, owner, int(row[0]), now + seconds) if row else None
