@@ -347,6 +347,7 @@ class Store:
         now = time.time()
         shown = " AND checkpoint_id = :cp" if checkpoint_id is not None else ""
         free, dead_args = _free_lease(dead)
+        dead_claim = f" OR lease_owner IN ({', '.join(':' + k for k in dead_args)})" if dead_args else ""
         args = {"id": item_id, "owner": owner, "me": reviewer, "now": now, "until": now + seconds, "cp": checkpoint_id,
                 **dead_args}
         with self._tx() as c:
@@ -354,7 +355,8 @@ class Store:
                 "UPDATE items SET lease_owner = :owner, lease_expires = :until, lease_token = lease_token + 1,"
                 " claimed_by = :me, claim_expires = :until"
                 f" WHERE id = :id AND status = 'review' AND {free}{shown}"
-                " AND (claimed_by IS NULL OR claimed_by = :me OR claim_expires IS NULL OR claim_expires < :now)"
+                # A claim made by a decision whose process died goes with that process's lease.
+                f" AND (claimed_by IS NULL OR claimed_by = :me OR claim_expires IS NULL OR claim_expires < :now{dead_claim})"
                 " RETURNING lease_token"), args).first()
         return Lease(item_id, owner, int(row[0]), now + seconds) if row else None
 
