@@ -305,6 +305,31 @@ def cmd_reviewer(args: argparse.Namespace) -> int:
         store.close()
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    """Show the database's migration state, or bring it to the newest migration."""
+    from firstpass.db import migrate
+    from firstpass.db.engine import make_engine, sqlite_url
+
+    settings = load_settings()
+    url = settings.database_url or sqlite_url(settings.db_path)
+    engine = make_engine(url)
+    try:
+        if args.db_command == "upgrade":
+            changed = migrate.upgrade(engine)
+            print(f"database {engine.url.render_as_string(hide_password=True)}: "
+                  f"{'upgraded to' if changed else 'already at'} {migrate.head()}")
+            return 0
+        at = migrate.current(engine)
+        print(f"database {engine.url.render_as_string(hide_password=True)}")
+        for name in migrate.history():
+            print(f"  {'*' if name == at else ' '} {name}")
+        if at != migrate.head():
+            print(f"not at the newest migration ({migrate.head()}): run `firstpass db upgrade`")
+        return 0
+    finally:
+        engine.dispose()
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a run's approved first lines, with the original CSV columns, for a sequencer."""
     from firstpass.export import ExportError, export_run
@@ -395,6 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--run", required=True, help="the run to export")
     x.add_argument("--out", required=True, help="CSV file to write, e.g. approved.csv")
     x.set_defaults(func=cmd_export)
+
+    b = sub.add_parser("db", help="the database's migrations: status, or upgrade to the newest")
+    bsub = b.add_subparsers(dest="db_command", required=True)
+    bsub.add_parser("status", help="list the migrations and mark the one the database is at")
+    bsub.add_parser("upgrade", help="apply every migration the database does not have yet")
+    b.set_defaults(func=cmd_db)
     return p
 
 

@@ -44,15 +44,19 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
 
 def outcome_of(snapshot: StateSnapshot) -> Outcome:
     """What an item shows, read from its thread's checkpoint: paused at the human step, finished, or neither."""
-    values: dict[str, Any] = snapshot.values or {}
-    status = "review" if snapshot.interrupts else values.get("status") or "failed"
+    return outcome_of_values(snapshot.values or {}, bool(snapshot.interrupts), snapshot.config)
+
+
+def outcome_of_values(values: dict[str, Any], interrupted: bool, config: RunnableConfig) -> Outcome:
+    """What an item shows, from its thread's state values, whether it waits at the human step, and its checkpoint."""
+    status = "review" if interrupted else values.get("status") or "failed"
     return Outcome(
         status=status, draft=values.get("draft"), ai_line=values.get("ai_draft"), final_line=values.get("final_line"),
         findings=tuple(Finding.model_validate(f) for f in values.get("findings", [])),
         confidence=values.get("confidence"), audit_sample=bool(values.get("audit_sample")),
         rounds=values.get("rounds", 0), prompt_version=values.get("prompt_version"),
         drafter_model=values.get("drafter_model"), critic_model=values.get("critic_model"),
-        checkpoint_id=(snapshot.config.get("configurable") or {}).get("checkpoint_id"),
+        checkpoint_id=(config.get("configurable") or {}).get("checkpoint_id"),
     )
 
 
@@ -98,20 +102,29 @@ class Firstpass:
         if lease is None:
             return self.store.item(item.id)
         with self.keeper.hold(lease):
-            config: RunnableConfig = {"configurable": {"thread_id": item.thread_id}}
             try:
-                snapshot = self.graph.get_state(config)
-                if not (snapshot.interrupts or snapshot.values.get("status")):
-                    # A thread that stopped part-way (a crash, a failed model call) continues from its last checkpoint.
-                    start: State | None = None if snapshot.next else {"prospect": item.prospect.model_dump(), "rounds": 0}
-                    self.graph.invoke(start, config, context=self.context, durability="exit")
-                    snapshot = self.graph.get_state(config)
+                outcome = self._advance(item)
             except Exception as exc:  # noqa: BLE001 - one prospect's failure must not stop the batch
                 self.store.save_failure(lease, one_line(exc))
                 return self.store.item(item.id)
-        if not self.store.save_outcome(lease, outcome_of(snapshot)):
+        if not self.store.save_outcome(lease, outcome):
             log.warning("item %s was taken over by another process; its result here was discarded", item.id)
         return self.store.item(item.id)
+
+    def _advance(self, item: Item) -> Outcome:
+        config: RunnableConfig = {"configurable": {"thread_id": item.thread_id}}
+        start: State = {"prospect": item.prospect.model_dump(), "rounds": 0}
+        if self.saver.get_tuple(config) is None:
+            # A new thread (the common case): its outcome is what the run returns, at the checkpoint it saved.
+            values = self.graph.invoke(start, config, context=self.context, durability="exit")
+            saved = self.saver.get_tuple(config)
+            return outcome_of_values(values, "__interrupt__" in values, saved.config if saved else config)
+        snapshot = self.graph.get_state(config)
+        if not (snapshot.interrupts or snapshot.values.get("status")):
+            # A thread that stopped part-way (a crash, a failed model call) continues from its last checkpoint.
+            self.graph.invoke(None if snapshot.next else start, config, context=self.context, durability="exit")
+            snapshot = self.graph.get_state(config)
+        return outcome_of(snapshot)
 
     # reviewing -------------------------------------------------------------------------------------
 

@@ -120,3 +120,18 @@ def test_gate_bad_input_names_the_line(home: Path, tmp_path: Path, capsys: pytes
                      '{"id": 2, "prospect": {"first_name": "Bo"}, "draft": "y"}\n')
     assert main(["gate", str(cases), "--rules-only"]) == 2
     assert "line 2: prospect.company: Field required" in capsys.readouterr().err
+
+
+def test_db_status_and_upgrade(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home.mkdir(parents=True)
+    (home / "firstpass.db").write_bytes((REPO / "tests" / "data" / "legacy-main-7c119ab.db").read_bytes())
+    assert main(["db", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "not at the newest migration" in out and "* " not in out
+    assert main(["db", "upgrade"]) == 0
+    assert "upgraded to 0002_leases_and_accounts" in capsys.readouterr().out
+    assert main(["db", "status"]) == 0
+    assert "* 0002_leases_and_accounts" in capsys.readouterr().out
+    assert main(["db", "upgrade"]) == 0
+    assert "already at" in capsys.readouterr().out
+    assert store().counts("legacy")["approved"] == 2
