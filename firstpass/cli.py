@@ -308,26 +308,20 @@ def cmd_reviewer(args: argparse.Namespace) -> int:
 def cmd_db(args: argparse.Namespace) -> int:
     """Show the database's migration state, or bring it to the newest migration."""
     from firstpass.db import migrate
-    from firstpass.db.engine import make_engine, sqlite_url
+    from firstpass.db.engine import sqlite_url
 
     settings = load_settings()
-    url = settings.database_url or sqlite_url(settings.db_path)
-    engine = make_engine(url)
-    try:
-        if args.db_command == "upgrade":
-            changed = migrate.upgrade(engine)
-            print(f"database {engine.url.render_as_string(hide_password=True)}: "
-                  f"{'upgraded to' if changed else 'already at'} {migrate.head()}")
-            return 0
-        at = migrate.current(engine)
-        print(f"database {engine.url.render_as_string(hide_password=True)}")
-        for name in migrate.history():
-            print(f"  {'*' if name == at else ' '} {name}")
-        if at != migrate.head():
-            print(f"not at the newest migration ({migrate.head()}): run `firstpass db upgrade`")
+    state, changed = migrate.status(settings.database_url or sqlite_url(settings.db_path),
+                                    apply=args.db_command == "upgrade")
+    if args.db_command == "upgrade":
+        print(f"database {state.database}: {'upgraded to' if changed else 'already at'} {state.current}")
         return 0
-    finally:
-        engine.dispose()
+    print(f"database {state.database}")
+    for name in state.history:
+        print(f"  {'*' if name == state.current else ' '} {name}")
+    if not state.up_to_date:
+        print(f"not at the newest migration ({migrate.head()}): run `firstpass db upgrade`")
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

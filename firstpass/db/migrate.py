@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+
+from firstpass.db.engine import make_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -49,3 +52,28 @@ def upgrade(engine: Engine) -> bool:
         command.upgrade(config, "head")
         conn.commit()
     return True
+
+
+@dataclass(frozen=True)
+class Status:
+    """A database's place in the migration history."""
+
+    database: str
+    current: str | None
+    history: list[str]
+
+    @property
+    def up_to_date(self) -> bool:
+        """Whether the database has every migration."""
+        return self.current == head()
+
+
+def status(url: str, apply: bool = False) -> tuple[Status, bool]:
+    """The migration status of the database at `url` (its password hidden), after upgrading it if `apply`;
+    and whether anything was applied."""
+    engine = make_engine(url)
+    try:
+        changed = upgrade(engine) if apply else False
+        return Status(engine.url.render_as_string(hide_password=True), current(engine), history()), changed
+    finally:
+        engine.dispose()
