@@ -162,7 +162,7 @@ class Firstpass:
                 self.store.release_lease(lease)
                 if isinstance(exc, DecisionError) or not isinstance(exc, Exception):
                     raise
-                log.warning("decision on item %s failed", item_id, exc_info=True)
+                log.info("decision on item %s failed", item_id, exc_info=True)  # the caller shows one line
                 raise DecisionError(f"could not apply the {decision.action} to item {item_id} ({one_line(exc)}); "
                                     "nothing changed: the item still shows the same line") from exc
         return self._record(lease, before, outcome_of(snapshot), decision, snapshot.values.get("decision") or {})

@@ -12,6 +12,7 @@ import pytest
 from critics.findings import Finding
 from firstpass.db import Item, reviewqueue
 from firstpass.service import Firstpass
+from graph.human import Decision
 from graph.models import drafter_for
 from ui import handlers, render
 from ui.handlers import Session
@@ -275,3 +276,16 @@ def test_record_falls_back_to_the_prospect_fields() -> None:
 def test_confidence_none_is_shown_as_low() -> None:
     assert "none" in render.confidence_html(None, 0.8) and "fp-conf-low" in render.confidence_html(0.5, 0.8)
     assert "fp-conf-low" not in render.confidence_html(0.9, 0.8)
+
+
+def test_a_decision_on_a_line_changed_since_it_was_shown_is_refused_and_the_new_line_shown(app: Firstpass) -> None:
+    session, _ = handlers.open_next(app, "alice", Session())
+    item_id = session.item_id
+    assert item_id is not None
+    # Meanwhile the line changes under the tab (an edit that still fires rules keeps the item in review).
+    app.decide(item_id, Decision(action="edit", reviewer="alice", line="Great news, {company}!"))
+    stale, view = handlers.decide(app, "alice", session, "approve")
+    assert "changed since it was shown" in view.message and stale.item_id == item_id
+    assert app.item(item_id).status == "review" and "Great news" in view.draft
+    _, view = handlers.decide(app, "alice", stale, "approve")  # now about the line on screen
+    assert app.item(item_id).status == "approved" and app.item(item_id).final_line == "Great news, {company}!"

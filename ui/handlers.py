@@ -154,7 +154,9 @@ def decide(app: Firstpass, reviewer: str, session: Session, action: str, line: s
             log.exception("decision on item %s failed", item_id)
         text = str(exc) if isinstance(exc, DecisionError) else f"Could not apply the decision: {type(exc).__name__}: {exc}"
         if reviewqueue.claim(app.store, item_id, reviewer, lease):
-            return session, item_view(app, reviewer, item_id, run, category, text, "error")
+            # Show the item as it is now: the next decision is about what is on screen from here on.
+            view = item_view(app, reviewer, item_id, run, category, text, "error")
+            return replace(session, version=view.version), view
         return open_next(app, reviewer, session, run, category, text, "error", lease)
     return open_next(app, reviewer, session, run, category, _done_message(item, after, decision), "ok", lease)
 
