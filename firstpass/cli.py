@@ -330,7 +330,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     store = _open_store()
     try:
-        counts = export_run(store, args.run, args.out)
+        counts = export_run(store, args.run, args.out, raw=args.raw)
     except ExportError as exc:
         _err(str(exc))
         return EXIT_USAGE
@@ -413,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser("export", help="write a run's approved lines as CSV for a sequencer")
     x.add_argument("--run", required=True, help="the run to export")
     x.add_argument("--out", required=True, help="CSV file to write, e.g. approved.csv")
+    x.add_argument("--raw", action="store_true",
+                   help="write cells exactly as stored; by default a cell that begins with = + - @, a tab or a"
+                        " carriage return gets a leading ' so that a spreadsheet does not run it as a formula")
     x.set_defaults(func=cmd_export)
 
     b = sub.add_parser("db", help="the database's migrations: status, or upgrade to the newest")

@@ -140,7 +140,9 @@ def parse_prospects(text: str, source: str = "<csv>") -> LoadResult:
         if len(cells) > len(headers):
             result.skipped.append(SkippedRow(row_no, f"has {len(cells)} fields but the header has {len(headers)}"))
             continue
-        values = dict(zip(headers, [c.strip() for c in cells] + [""] * (len(headers) - len(cells)), strict=True))
+        padded = cells + [""] * (len(headers) - len(cells))
+        original = dict(zip(headers, padded, strict=True))  # exported as it was: "\t=1+1" stays "\t=1+1"
+        values = {h: c.strip() for h, c in original.items()}
         empty = [f for f in REQUIRED if not values[mapping[f]]]
         if empty:
             result.skipped.append(SkippedRow(row_no, f"empty required field(s): {', '.join(mapping[f] for f in empty)}"))
@@ -153,7 +155,7 @@ def parse_prospects(text: str, source: str = "<csv>") -> LoadResult:
         seen[pid] = row_no
         fields = {f: values[mapping[f]] for f in STANDARD_FIELDS if f in mapping}
         extra = {h: v for h, v in values.items() if h not in used and v}
-        result.rows.append(LoadedRow(row_no, values, Prospect(id=pid, extra=extra, **fields)))
+        result.rows.append(LoadedRow(row_no, original, Prospect(id=pid, extra=extra, **fields)))
     return result
 
 

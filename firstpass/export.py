@@ -11,6 +11,13 @@ from firstpass.db import Store
 
 LINE_COLUMN = "first_line"
 APPROVED = ("approved", "auto_approved")
+# OWASP's CSV-injection guidance: a cell that begins with one of these is a formula to a spreadsheet.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """A cell a spreadsheet shows as text: one that begins like a formula gets a leading apostrophe."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
 class ExportError(ValueError):
@@ -36,8 +43,11 @@ def _line_column(headers: list[str]) -> str:
     return name
 
 
-def export_run(store: Store, run: str, out_path: Path | str) -> ExportCounts:
-    """Write the run's approved items (original columns in file order, then the first line); rejected ones are counted."""
+def export_run(store: Store, run: str, out_path: Path | str, raw: bool = False) -> ExportCounts:
+    """Write the run's approved items (original columns in file order, then the first line); rejected ones are counted.
+
+    Every cell that a spreadsheet would run as a formula is neutralised, unless `raw` asks for the cells as stored.
+    """
     if run not in store.runs():
         known = ", ".join(store.runs()) or "none yet"
         raise ExportError(f"there is no run {run!r} (runs: {known})")
@@ -50,9 +60,10 @@ def export_run(store: Store, run: str, out_path: Path | str) -> ExportCounts:
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     approved = rejected = undecided = 0
+    out_cell = (lambda cell: cell) if raw else neutralise
     with out.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow([*headers, column])
+        writer.writerow([out_cell(h) for h in (*headers, column)])
         for item in items:
             if item.status == "rejected":
                 rejected += 1
@@ -61,6 +72,6 @@ def export_run(store: Store, run: str, out_path: Path | str) -> ExportCounts:
                 undecided += 1
                 continue
             cells = item.original or {"id": item.prospect.id, **item.prospect.model_dump(include=set(STANDARD_FIELDS))}
-            writer.writerow([*(cells.get(h, "") for h in headers), item.final_line])
+            writer.writerow([out_cell(c) for c in (*(cells.get(h, "") for h in headers), item.final_line)])
             approved += 1
     return ExportCounts(approved=approved, rejected=rejected, undecided=undecided, path=out)

@@ -106,3 +106,31 @@ def test_cli_export(app: Firstpass, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_export_ignores_leases(app: Firstpass, tmp_path: Path) -> None:
     reviewqueue.claim(app.store, id_of(app, "Gamma Co"), "alice")
     assert export_run(app.store, "r1", tmp_path / "a.csv").approved == 2
+
+
+DANGEROUS = ["=1+1", "+1+1", "-1+1", "@SUM(A1)", "\t=1+1", "\r=1+1"]
+
+
+@pytest.mark.parametrize("cell", DANGEROUS, ids=["equals", "plus", "minus", "at", "tab", "cr"])
+def test_export_neutralises_formula_cells_and_raw_keeps_them(tmp_path: Path, cell: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setenv("FIRSTPASS_HOME", str(tmp_path / "home"))
+    app = make_app(tmp_path / "home", {}, audit_rate=0.0)
+    try:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL).writerow(["9", "Zoe", "Kappa Kilns", "Reno", cell, "Apollo"])
+        load_csv(app, "f", "Id,First Name,Company Name,City,Notes,Lead Source\n" + out.getvalue())
+        (item,) = app.store.items(run="f")
+        assert item.status == "auto_approved" and item.original["Notes"] == cell  # the loader keeps the cell
+        app.store.reset_item(item.id, final_line=cell + " Kappa Kilns")  # a line that begins like a formula, too
+        export_run(app.store, "f", tmp_path / "safe.csv")
+        _, (row,) = _read(tmp_path / "safe.csv")
+        assert row[4] == "'" + cell and row[-1] == "'" + cell + " Kappa Kilns"
+        assert row[0] == "9" and row[2] == "Kappa Kilns"  # ordinary cells untouched
+        assert main(["export", "--run", "f", "--out", str(tmp_path / "raw.csv"), "--raw"]) == 0
+        _, (raw,) = _read(tmp_path / "raw.csv")
+        assert raw[4] == cell and raw[-1] == cell + " Kappa Kilns"
+    finally:
+        app.close()

@@ -521,3 +521,15 @@ def test_rules_called_one_by_one_see_a_changed_prospect(policy: RulesPolicy) -> 
     p.company = "Snowline Lodge"  # same objects, changed values: the shared analysis must not be reused
     [f] = missing_company(draft, p, policy)
     assert "Snowline Lodge" in f.message
+
+
+@pytest.mark.parametrize("draft", ['=hyperlink("http://evil.com/x","Acme Widgets opened a plant in Ohio.")',
+                                   "=1+1 has had a busy year.", "+Acme Widgets opened a plant in Ohio.",
+                                   "@Acme Widgets opened a plant in Ohio."])
+def test_a_line_a_spreadsheet_would_run_goes_to_a_human(draft: str, policy: RulesPolicy) -> None:
+    record = Prospect(first_name="Dana", company="Acme Widgets", notes="Opened a plant in Ohio.")
+    codes = {f.code for f in run_rules(draft, record, policy)}
+    assert "injection.formula" in codes
+    if "http" in draft:
+        assert "spammy.link" in codes  # the link no longer swallows the quoted company name after it
+    assert "injection.formula" not in {f.code for f in run_rules("Acme Widgets opened a plant in Ohio.", record, policy)}

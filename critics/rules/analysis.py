@@ -81,7 +81,8 @@ PLACEHOLDER = re.compile(
     r"|\bX{3,}\b"
 )
 _LINK = re.compile(
-    r"(?i)\bhttps?://\S+|\bwww\.\S+|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+    # A link ends at white space, a quote or a bracket: `=hyperlink("http://x/y","Acme ...")` must not swallow the name.
+    r"(?i)\bhttps?://[^\s\"'<>()\[\]{}]+|\bwww\.[^\s\"'<>()\[\]{}]+|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
     r"|\b[a-z0-9][\w-]*(?:\.[a-z0-9][\w-]*)*\.(?:com|net|org|io|co|ai|biz|info|us|ca|uk|app|dev|xyz|shop|site|online|ly|me)\b(?:/\S*)?"
 )
 # Cheap tests that let most drafts skip the costlier patterns below them.
