@@ -15,7 +15,7 @@ from critics.findings import CATEGORIES
 from critics.policy import PolicyError
 from evals.gate import CasesError
 from firstpass.csvfile import CsvError, load_prospects
-from firstpass.db import STATUSES, Item
+from firstpass.db import STATUSES, AuditLogError, Item
 from firstpass.settings import SettingsError, load_settings
 
 EXIT_USAGE = 2
@@ -324,6 +324,24 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Walk the audit log's hash chain and report the first broken link."""
+    from firstpass.db import Store
+
+    try:
+        store = Store(load_settings().database, check_audit_log=False)
+        verdict = store.verify_audit_log()
+    except Exception as exc:  # noqa: BLE001 - a dropped table or a damaged file is a finding here, not a crash
+        _err(f"the audit log cannot be verified: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        return 1
+    store.close()
+    if not verdict.ok:
+        _err(f"audit log broken after {verdict.rows - 1} good row(s): {verdict.broken}")
+        return 1
+    print(f"audit log intact: {verdict.rows} row(s), head {verdict.head[:16]}")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a run's approved first lines, with the original CSV columns, for a sequencer."""
     from firstpass.export import ExportError, export_run
@@ -418,6 +436,11 @@ def build_parser() -> argparse.ArgumentParser:
                         " carriage return gets a leading ' so that a spreadsheet does not run it as a formula")
     x.set_defaults(func=cmd_export)
 
+    u = sub.add_parser("audit", help="check the audit log")
+    usub = u.add_subparsers(dest="audit_command", required=True)
+    usub.add_parser("verify", help="walk the hash chain of the audit log and report the first broken link")
+    u.set_defaults(func=cmd_audit)
+
     b = sub.add_parser("db", help="the database's migrations: status, or upgrade to the newest")
     bsub = b.add_subparsers(dest="db_command", required=True)
     bsub.add_parser("status", help="list the migrations and mark the one the database is at")
@@ -436,6 +459,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CsvError, CasesError, SettingsError, PolicyError) as exc:
         _err(str(exc))
         return EXIT_USAGE
+    except AuditLogError as exc:
+        _err(str(exc))
+        return 1
     except KeyboardInterrupt:
         _err("interrupted; run the same command again to continue")
         return 130

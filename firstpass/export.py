@@ -57,6 +57,12 @@ def export_run(store: Store, run: str, out_path: Path | str, raw: bool = False) 
         # Items added without a CSV (tests, benchmarks) carry their prospect fields instead.
         headers = list(dict.fromkeys(k for i in items for k in i.original)) or ["id", *STANDARD_FIELDS]
     column = _line_column(headers)
+    decided = store.last_decisions(run)
+    tampered = [i.id for i in items if i.status == "approved" and i.id in decided
+                and decided[i.id] != (i.status, i.final_line)]
+    if tampered:
+        raise ExportError(f"the final line of item(s) {', '.join(map(str, tampered[:20]))} differs from the last "
+                          "decision in the audit log: the database was changed outside firstpass; nothing exported")
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     approved = rejected = undecided = 0

@@ -5,6 +5,7 @@ from firstpass.db.store import (
     STATUSES,
     TODO_STATUSES,
     AuditEntry,
+    AuditLogError,
     Item,
     Lease,
     Outcome,
@@ -12,5 +13,5 @@ from firstpass.db.store import (
     thread_id,
 )
 
-__all__ = ["DONE_STATUSES", "STATUSES", "TODO_STATUSES", "AuditEntry", "Item", "Lease", "Outcome", "Store",
+__all__ = ["DONE_STATUSES", "STATUSES", "TODO_STATUSES", "AuditEntry", "AuditLogError", "Item", "Lease", "Outcome", "Store",
            "thread_id"]

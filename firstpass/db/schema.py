@@ -7,6 +7,7 @@ checks that a migrated database and this metadata agree.
 from __future__ import annotations
 
 from sqlalchemy import (
+    CheckConstraint,
     Column,
     Float,
     ForeignKey,
@@ -90,7 +91,18 @@ audit_log = Table(
     Column("critic_model", Text),
     Column("duration_ms", Float),
     Column("status_after", Text),
+    # The hash chain (see firstpass.db.auditchain): the row before's hash, and this row's.
+    Column("prev_hash", Text),
+    Column("hash", Text),
     sqlite_autoincrement=True,
+)
+
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("last_hash", Text, nullable=False),
+    CheckConstraint("id = 1", name="audit_head_one_row"),
 )
 
 eval_cases = Table(

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, RowMapping, text
 from critics.findings import Finding
 from critics.prospect import Prospect
 from firstpass.db import migrate
+from firstpass.db.auditchain import Verdict, row_hash, walk
 from firstpass.db.engine import WriteLock, make_engine, sqlite_url
 
 Status = Literal["queued", "auto_approved", "review", "approved", "rejected", "failed"]
@@ -142,9 +143,10 @@ def _outcome_fields(o: Outcome) -> dict[str, Any]:
 
 _AUDIT_INSERT = text(
     "INSERT INTO audit_log (item_id, run, at, reviewer, action, original_line, final_line, categories_json, note,"
-    " findings_json, confidence, prompt_version, drafter_model, critic_model, duration_ms, status_after)"
-    " VALUES (:item_id, :run, :at, :reviewer, :action, :original_line, :final_line, :categories_json, :note,"
-    " :findings_json, :confidence, :prompt_version, :drafter_model, :critic_model, :duration_ms, :status_after)"
+    " findings_json, confidence, prompt_version, drafter_model, critic_model, duration_ms, status_after, prev_hash,"
+    " hash) VALUES (:item_id, :run, :at, :reviewer, :action, :original_line, :final_line, :categories_json, :note,"
+    " :findings_json, :confidence, :prompt_version, :drafter_model, :critic_model, :duration_ms, :status_after,"
+    " :prev_hash, :hash)"
     " RETURNING id"
 )
 _EVAL_INSERT = text(
@@ -165,17 +167,50 @@ def _free_lease(dead: Sequence[str]) -> tuple[str, dict[str, str]]:
     return f"({_LEASE_FREE} OR lease_owner IN ({marks}))", {f"dead{i}": d for i, d in enumerate(dead)}
 
 
+class AuditLogError(RuntimeError):
+    """The audit log is missing, emptied or disagrees with its head: the database was tampered with."""
+
+
 class Store:
     """The app's tables in one database; safe to share between threads. Opening it applies due migrations."""
 
-    def __init__(self, target: Path | str) -> None:
-        """Open the SQLite file at `target` (a path) or the database at a SQLAlchemy URL, migrated to the newest."""
+    def __init__(self, target: Path | str, check_audit_log: bool = True) -> None:
+        """Open the SQLite file at `target` (a path) or the database at a SQLAlchemy URL, migrated to the newest.
+
+        Unless told not to (`firstpass audit verify` opens it to report), a missing or emptied audit log, or one
+        whose row count or last hash disagrees with its head, refuses to open: it is never silently recreated.
+        """
         url = target if isinstance(target, str) and "://" in target else sqlite_url(Path(target))
         self.url = url
         self.path: Path | None = Path(url.split("///", 1)[1]) if url.startswith("sqlite:///") else None
         self.engine: Engine = make_engine(url)
         self._write_lock = WriteLock(self.engine)
         migrate.upgrade(self.engine)
+        if check_audit_log:
+            self._check_audit_head()
+
+    def _check_audit_head(self) -> None:
+        try:
+            rows = self._rows("SELECT (SELECT COUNT(*) FROM audit_log) AS n, (SELECT hash FROM audit_log"
+                              " ORDER BY id DESC LIMIT 1) AS last, h.count, h.last_hash FROM audit_head AS h")
+        except Exception as exc:  # noqa: BLE001 - a dropped table shows as an error here
+            self.close()
+            raise AuditLogError(f"the audit log cannot be read ({type(exc).__name__}); it was dropped or damaged. "
+                                "Nothing was recreated: restore the database from a backup") from exc
+        head = rows[0] if rows else None
+        if head is None or head["n"] != head["count"] or (head["count"] and head["last"] != head["last_hash"]):
+            self.close()
+            found = 0 if head is None else head["n"]
+            written = "an unknown number of" if head is None else head["count"]
+            raise AuditLogError(f"the audit log holds {found} row(s) but {written} were written: it was emptied, "
+                                "replaced or tampered with. Run `firstpass audit verify`; nothing was changed")
+
+    def verify_audit_log(self) -> Verdict:
+        """Walk the audit log's hash chain and compare it with its head; the first broken link, if any."""
+        with self.engine.connect() as conn:
+            head = conn.execute(text("SELECT count, last_hash FROM audit_head WHERE id = 1")).first()
+            rows = (dict(r) for r in conn.execute(text("SELECT * FROM audit_log ORDER BY id")).mappings())
+            return walk(rows, int(head[0]) if head else None, str(head[1]) if head else None)
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -399,12 +434,17 @@ class Store:
 
     @staticmethod
     def _insert_audit(c: Connection, e: AuditEntry) -> int:
-        row = c.execute(_AUDIT_INSERT, {
+        content = {
             "item_id": e.item_id, "run": e.run, "at": e.at, "reviewer": e.reviewer, "action": e.action,
             "original_line": e.original_line, "final_line": e.final_line, "categories_json": json.dumps(e.categories),
             "note": e.note, "findings_json": _dump_findings(e.findings), "confidence": e.confidence,
             "prompt_version": e.prompt_version, "drafter_model": e.drafter_model, "critic_model": e.critic_model,
-            "duration_ms": e.duration_ms, "status_after": e.status_after}).first()
+            "duration_ms": e.duration_ms, "status_after": e.status_after}
+        # The caller's write transaction holds the database lock, so the head cannot move under us.
+        head = c.execute(text("SELECT count, last_hash FROM audit_head WHERE id = 1")).one()
+        digest = row_hash(head.last_hash, content)
+        row = c.execute(_AUDIT_INSERT, {**content, "prev_hash": head.last_hash, "hash": digest}).first()
+        c.execute(text("UPDATE audit_head SET count = count + 1, last_hash = :h WHERE id = 1"), {"h": digest})
         assert row is not None
         return int(row[0])
 
@@ -423,6 +463,13 @@ class Store:
         if item_id is not None:
             sql, args = sql + " WHERE item_id = :id", {"id": item_id}
         return [_audit(r) for r in self._rows(sql + " ORDER BY id", args)]
+
+    def last_decisions(self, run: str) -> dict[int, tuple[str | None, str | None]]:
+        """Per item of a run, the status and final line its last audit row recorded."""
+        rows = self._rows("SELECT a.item_id, a.status_after, a.final_line FROM audit_log AS a JOIN (SELECT item_id,"
+                          " MAX(id) AS id FROM audit_log WHERE run = :run GROUP BY item_id) AS last ON a.id = last.id",
+                          {"run": run})
+        return {r["item_id"]: (r["status_after"], r["final_line"]) for r in rows}
 
     def eval_cases(self) -> list[dict[str, Any]]:
         """Every saved eval case, oldest first, with JSON columns decoded."""
