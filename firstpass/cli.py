@@ -17,12 +17,19 @@ from evals.gate import CasesError
 from firstpass.csvfile import CsvError, load_prospects
 from firstpass.db import STATUSES, AuditLogError, Item
 from firstpass.settings import SettingsError, load_settings
+from firstpass.terminal import escape
 
 EXIT_USAGE = 2
 
 
 def _err(message: str) -> None:
-    print(f"firstpass: {message}", file=sys.stderr)
+    print(escape(f"firstpass: {message}"), file=sys.stderr)
+
+
+def _out(text: str = "") -> None:
+    # Everything that reaches the terminal goes through here: a CSV cell or a model's answer can hold escape
+    # sequences that would set the title, clear the screen or hide text.
+    print("\n".join(escape(line) for line in text.split("\n")))
 
 
 def _default_reviewer() -> str:
@@ -52,30 +59,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         app.store.ensure_run(run, source=str(Path(args.csv).resolve()), headers=loaded.headers)
         new = app.store.add_items(run, [(r.row, r.values, r.prospect) for r in loaded.rows])
         items = todo(app, run, args.limit)
-        print(f"run {run!r}: {len(loaded.rows)} prospects ({new} new), {len(items)} to process", file=sys.stderr)
+        _err(f"run {run!r}: {len(loaded.rows)} prospects ({new} new), {len(items)} to process")
         summary = run_batch(app, items, args.concurrency, on_done=_progress(len(items)))
         counts = app.store.counts(run)
-    print(f"\nrun {run!r}: processed {summary.processed} in {summary.seconds:.1f} s")
-    print(f"  drafted        {summary.drafted}")
-    print(f"  auto-approved  {summary.auto_approved} ({summary.audit_sampled} sampled for audit)")
-    print(f"  for review     {summary.review}")
-    print(f"  failed         {summary.failed}")
+    _out(f"\nrun {run!r}: processed {summary.processed} in {summary.seconds:.1f} s")
+    _out(f"  drafted        {summary.drafted}")
+    _out(f"  auto-approved  {summary.auto_approved} ({summary.audit_sampled} sampled for audit)")
+    _out(f"  for review     {summary.review}")
+    _out(f"  failed         {summary.failed}")
     for reason, n in summary.failures.most_common():
-        print(f"    {n} x {reason}")
+        _out(f"    {n} x {reason}")
     if loaded.skipped or loaded.duplicates:
-        print(f"  skipped rows   {len(loaded.skipped)} (empty or malformed), {len(loaded.duplicates)} duplicates")
-    print("  whole run: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        _out(f"  skipped rows   {len(loaded.skipped)} (empty or malformed), {len(loaded.duplicates)} duplicates")
+    _out("  whole run: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if summary.interrupted:
-        print(f"\ninterrupted: run the same command again to continue run {run!r}")
+        _out(f"\ninterrupted: run the same command again to continue run {run!r}")
         return 130
     if counts.get("review"):
-        print(f"\nreview in the panel: firstpass review --run {run}   (first: firstpass reviewer add NAME,"
+        _out(f"\nreview in the panel: firstpass review --run {run}   (first: firstpass reviewer add NAME,"
               " or --no-auth on this machine)")
-        print(f"or here: firstpass items --run {run} --status review; firstpass decide ITEM approve|edit|reject|regenerate")
+        _out(f"or here: firstpass items --run {run} --status review; firstpass decide ITEM approve|edit|reject|regenerate")
     if summary.held_elsewhere:
-        print(f"  {summary.held_elsewhere} item(s) were being processed by another process and were left to it")
+        _out(f"  {summary.held_elsewhere} item(s) were being processed by another process and were left to it")
     if summary.failed:
-        print("failed items are retried when you run the same command again")
+        _out("failed items are retried when you run the same command again")
     return 0
 
 
@@ -112,15 +119,15 @@ def cmd_items(args: argparse.Namespace) -> int:
     items = store.items(run=args.run, status=args.status)
     if args.json:
         for item in items:
-            print(item.model_dump_json())
+            print(json.dumps(item.model_dump(mode="json")))  # ASCII-only JSON: nothing for a terminal to obey
         return 0
     if not items:
-        print("no items" + (f" with status {args.status}" if args.status else ""))
+        _out("no items" + (f" with status {args.status}" if args.status else ""))
     for item in items:
         codes = ",".join(sorted({f.category for f in item.findings})) or "-"
         conf = "-" if item.confidence is None else f"{item.confidence:.2f}"
         line = (item.final_line or item.draft or item.error or "").replace("\n", " ")
-        print(f"{item.id:>6}  {item.run:<16.16} {item.status:<13} conf {conf:<4}  {codes:<30.30}  {line[:90]}")
+        _out(f"{item.id:>6}  {item.run:<16.16} {item.status:<13} conf {conf:<4}  {codes:<30.30}  {line[:90]}")
     return 0
 
 
@@ -132,7 +139,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     except KeyError:
         _err(f"there is no item {args.item}")
         return 1
-    print(json.dumps(_item_view(item, store), indent=2, ensure_ascii=False))
+    print(json.dumps(_item_view(item, store), indent=2))  # ASCII-only JSON: nothing for a terminal to obey
     return 0
 
 
@@ -163,17 +170,17 @@ def cmd_decide(args: argparse.Namespace) -> int:
         except DecisionError as exc:
             _err(str(exc))
             return 1
-    print(f"item {item.id}: {item.status}")
+    _out(f"item {item.id}: {item.status}")
     if item.status == "review":
         if args.action == "edit":
-            print("rules still fire on the edited line, so it stays in review (add --force to approve it anyway):")
+            _out("rules still fire on the edited line, so it stays in review (add --force to approve it anyway):")
         else:
-            print("the new draft was flagged again:")
-        print(f"  {item.draft}")
+            _out("the new draft was flagged again:")
+        _out(f"  {item.draft}")
         for f in item.findings:
-            print(f"  - [{f.category}] {f.message}")
+            _out(f"  - [{f.category}] {f.message}")
     elif item.final_line:
-        print(f"  {item.final_line}")
+        _out(f"  {item.final_line}")
     return 0
 
 
@@ -249,7 +256,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     # The models start lazily: the embedded server comes up on the first regenerate, not before.
     with open_models(settings) as models, open_app(settings, models, policy=_policy(args)) as app:
         panel = build_panel(app, reviewer=args.reviewer, run=args.run, lease=args.lease)
-        print(f"firstpass review panel on http://{args.host}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
+        _err(f"review panel on http://{args.host}:{args.port} (Ctrl-C stops it)")
         try:
             launch_panel(panel, app.store, host=args.host, port=args.port, auth=not args.no_auth, block=True)
         except OSError as exc:
@@ -280,15 +287,15 @@ def cmd_reviewer(args: argparse.Namespace) -> int:
         if args.reviewer_command == "list":
             names = list_reviewers(store)
             if not names:
-                print("no reviewer accounts; add one with `firstpass reviewer add NAME`")
+                _out("no reviewer accounts; add one with `firstpass reviewer add NAME`")
             for r in names:
-                print(f"{r.name}\tadded {time.strftime('%Y-%m-%d %H:%M', time.localtime(r.created_at))}")
+                _out(f"{r.name}\tadded {time.strftime('%Y-%m-%d %H:%M', time.localtime(r.created_at))}")
             return 0
         if args.reviewer_command == "remove":
             if not remove_reviewer(store, args.name):
                 _err(f"there is no reviewer {args.name!r}")
                 return 1
-            print(f"removed reviewer {args.name} (their past decisions stay in the audit log)")
+            _out(f"removed reviewer {args.name} (their past decisions stay in the audit log)")
             return 0
         try:
             check_name(args.name)
@@ -299,7 +306,7 @@ def cmd_reviewer(args: argparse.Namespace) -> int:
         except AccountError as exc:
             _err(str(exc))
             return EXIT_USAGE
-        print(f"{'updated' if args.replace else 'added'} reviewer {args.name}")
+        _out(f"{'updated' if args.replace else 'added'} reviewer {args.name}")
         return 0
     finally:
         store.close()
@@ -314,13 +321,13 @@ def cmd_db(args: argparse.Namespace) -> int:
     state, changed = migrate.status(settings.database_url or sqlite_url(settings.db_path),
                                     apply=args.db_command == "upgrade")
     if args.db_command == "upgrade":
-        print(f"database {state.database}: {'upgraded to' if changed else 'already at'} {state.current}")
+        _out(f"database {state.database}: {'upgraded to' if changed else 'already at'} {state.current}")
         return 0
-    print(f"database {state.database}")
+    _out(f"database {state.database}")
     for name in state.history:
-        print(f"  {'*' if name == state.current else ' '} {name}")
+        _out(f"  {'*' if name == state.current else ' '} {name}")
     if not state.up_to_date:
-        print(f"not at the newest migration ({migrate.head()}): run `firstpass db upgrade`")
+        _out(f"not at the newest migration ({migrate.head()}): run `firstpass db upgrade`")
     return 0
 
 
@@ -338,7 +345,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if not verdict.ok:
         _err(f"audit log broken after {verdict.rows - 1} good row(s): {verdict.broken}")
         return 1
-    print(f"audit log intact: {verdict.rows} row(s), head {verdict.head[:16]}")
+    _out(f"audit log intact: {verdict.rows} row(s), head {verdict.head[:16]}")
     return 0
 
 
@@ -354,8 +361,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     finally:
         store.close()
-    print(f"exported {counts.approved} approved line(s) from run {args.run!r} to {counts.path}")
-    print(f"left out: {counts.rejected} rejected, {counts.undecided} not yet decided")
+    _out(f"exported {counts.approved} approved line(s) from run {args.run!r} to {counts.path}")
+    _out(f"left out: {counts.rejected} rejected, {counts.undecided} not yet decided")
     return 0
 
 

@@ -135,3 +135,38 @@ def test_db_status_and_upgrade(home: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["db", "upgrade"]) == 0
     assert "already at" in capsys.readouterr().out
     assert store().counts("legacy")["approved"] == 2
+
+
+ESCAPES = {"title": "\x1b]0;pwned\x07", "clear": "\x1b[2J", "csi": "\x9b31m", "rtl": "\u202e", "nul": "\x00"}
+
+
+def test_escape_sequences_from_a_csv_or_a_model_are_shown_escaped(
+        stub: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    writer.writerow(["Company", "First Name", "Notes"])
+    for i, seq in enumerate(ESCAPES.values()):
+        writer.writerow([f"Kiln{seq}Works {i}", "Zoe", f"Opened{seq} a kiln."])
+    path = tmp_path / "escapes.csv"
+    path.write_text(out.getvalue(), encoding="utf-8")
+    assert main(["run", str(path), "--run", "esc"]) == 0
+    assert main(["items", "--run", "esc"]) == 0
+    assert main(["items", "--run", "esc", "--json"]) == 0
+    assert main(["show", "1"]) == 0
+    captured = capsys.readouterr()
+    shown = captured.out + captured.err
+    for seq in ESCAPES.values():
+        assert seq not in shown
+    assert "\\x1b]0;pwned\\x07" in shown and "\\u202e" in shown  # visible, escaped
+    # The store keeps the cell as it was; only the terminal gets the escaped form.
+    assert store().items(run="esc")[0].prospect.company == "Kiln\x1b]0;pwned\x07Works 0"
+
+
+def test_a_stored_model_error_is_capped(home: Path) -> None:
+    s = store()
+    s.log_llm_call("critic", "m", "t", {"messages": []}, None, "x" * 3_000_000, 1.0)
+    (row,) = s.query("SELECT error FROM llm_calls")
+    assert len(row["error"]) < 5000 and row["error"].endswith("more characters cut]")

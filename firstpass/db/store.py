@@ -24,10 +24,13 @@ from critics.prospect import Prospect
 from firstpass.db import migrate
 from firstpass.db.auditchain import Verdict, row_hash, walk
 from firstpass.db.engine import WriteLock, make_engine, sqlite_url
+from firstpass.terminal import cap
 
 Status = Literal["queued", "auto_approved", "review", "approved", "rejected", "failed"]
 STATUSES: tuple[str, ...] = ("queued", "auto_approved", "review", "approved", "rejected", "failed")
 DONE_STATUSES = frozenset({"auto_approved", "approved", "rejected"})
+# How much of a model error is stored (the rest is cut, and the cut is said).
+ERROR_LIMIT = 4096
 # Items in these states still have work the graph can do without a human.
 TODO_STATUSES: tuple[str, ...] = ("queued", "failed")
 
@@ -490,7 +493,9 @@ class Store:
             c.execute(text("INSERT INTO llm_calls (at, role, model, thread, prompt_json, response, error, duration_ms,"
                            " attempt) VALUES (:at, :role, :model, :thread, :prompt, :response, :error, :ms, :attempt)"),
                       {"at": time.time(), "role": role, "model": model, "thread": thread,
-                       "prompt": json.dumps(prompt, default=str), "response": response, "error": error,
+                       "prompt": json.dumps(prompt, default=str), "response": response,
+                       # instructor's retry errors quote every attempt: megabytes for one item, uncapped.
+                       "error": cap(error, ERROR_LIMIT) if error is not None else None,
                        "ms": duration_ms, "attempt": attempt})
 
     # reviewer accounts ----------------------------------------------------------------------------

@@ -1,0 +1,24 @@
+"""Text for the terminal: control and format characters from a CSV or a model are shown escaped, never obeyed."""
+
+from __future__ import annotations
+
+import unicodedata
+
+
+def escape(text: object) -> str:
+    """`text` with every control or invisible format character (ESC, OSC, BEL, NUL, bidi overrides, ...) escaped."""
+    out = []
+    for ch in str(text):
+        if unicodedata.category(ch) in ("Cc", "Cf"):
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def cap(text: str, limit: int = 4096) -> str:
+    """At most `limit` characters of `text`, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} [... {len(text) - limit} more characters cut]"
