@@ -14,7 +14,7 @@ from typing import Any
 from critics.findings import CATEGORIES
 from critics.policy import PolicyError
 from evals.gate import CasesError
-from firstpass.csvfile import CsvError, load_prospects
+from firstpass.csvfile import CsvError, CsvOptions, scan_prospects, stream_prospects
 from firstpass.db import STATUSES, AuditLogError, Item
 from firstpass.settings import SettingsError, load_settings
 from firstpass.terminal import escape
@@ -46,20 +46,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     from firstpass.batch import run_batch, todo
     from firstpass.session import open_app, open_models
 
-    loaded = load_prospects(args.csv)
+    options = CsvOptions(columns=_column_choices(args.column or []), skip_bad_rows=args.skip_bad_rows)
+    loaded = scan_prospects(args.csv, options)
     for warning in loaded.warnings:
         _err(f"warning: {warning}")
+    if loaded.bad and not options.skip_bad_rows:
+        for bad in loaded.bad[:20]:
+            _err(f"bad row {bad.row}: {bad.reason}")
+        more = f" (and {len(loaded.bad) - 20} more)" if len(loaded.bad) > 20 else ""
+        _err(f"{len(loaded.bad)} malformed row(s){more}: nothing was loaded. Fix the file, or run again with "
+             "--skip-bad-rows to leave them out")
+        return EXIT_USAGE
     for skip in loaded.skipped:
         _err(f"skipped row {skip.row}: {skip.reason}")
     for dup in loaded.duplicates:
         _err(f"skipped row {dup.row}: {dup.reason}")
+    if loaded.delimiter != ",":
+        _err(f"read as {'tab' if loaded.delimiter == chr(9) else repr(loaded.delimiter)}-separated values")
     run = args.run or Path(args.csv).stem
     settings = load_settings()
     with open_models(settings) as models, open_app(settings, models, policy=_policy(args)) as app:
         app.store.ensure_run(run, source=str(Path(args.csv).resolve()), headers=loaded.headers)
-        new = app.store.add_items(run, [(r.row, r.values, r.prospect) for r in loaded.rows])
+        new = app.store.add_items(run, ((r.row, r.values, r.prospect) for r in stream_prospects(args.csv, options)))
         items = todo(app, run, args.limit)
-        _err(f"run {run!r}: {len(loaded.rows)} prospects ({new} new), {len(items)} to process")
+        _err(f"run {run!r}: {loaded.count} prospects ({new} new), {len(items)} to process")
         summary = run_batch(app, items, args.concurrency, on_done=_progress(len(items)))
         counts = app.store.counts(run)
     _out(f"\nrun {run!r}: processed {summary.processed} in {summary.seconds:.1f} s")
@@ -84,6 +94,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if summary.failed:
         _out("failed items are retried when you run the same command again")
     return 0
+
+
+def _column_choices(pairs: list[str]) -> dict[str, str]:
+    """`--column field=Header` choices as a mapping; a malformed one is a CsvError naming it."""
+    choices = {}
+    for pair in pairs:
+        fieldname, sep, header = pair.partition("=")
+        if not sep or not fieldname.strip() or not header.strip():
+            raise CsvError(f"--column {pair!r}: write it as field=Header, e.g. --column company=\"Account Name\"")
+        choices[fieldname.strip()] = header.strip()
+    return choices
 
 
 def _progress(total: int) -> Any:
@@ -223,7 +244,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     csv_path = Path(str(resources.files("firstpass").joinpath("demo", "prospects.csv")))
     ns = argparse.Namespace(csv=str(csv_path), run=args.run, concurrency=args.concurrency, limit=args.limit,
-                            policy=None)
+                            policy=None, skip_bad_rows=False, column=None)
     return cmd_run(ns)
 
 
@@ -379,6 +400,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--concurrency", type=int, default=4, help="items in flight at once (default 4)")
     r.add_argument("--limit", type=int, help="process at most N items this time")
     r.add_argument("--policy", help="policy TOML overlaying the defaults")
+    r.add_argument("--skip-bad-rows", action="store_true",
+                   help="leave out malformed rows (field count off, a stray quote, an oversized cell) instead of stopping")
+    r.add_argument("--column", action="append", metavar="FIELD=HEADER",
+                   help='the column to read a field from, e.g. --column company="Account Name" (repeatable)')
     r.set_defaults(func=cmd_run)
 
     i = sub.add_parser("items", help="list items with their status")

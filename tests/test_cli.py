@@ -170,3 +170,22 @@ def test_a_stored_model_error_is_capped(home: Path) -> None:
     s.log_llm_call("critic", "m", "t", {"messages": []}, None, "x" * 3_000_000, 1.0)
     (row,) = s.query("SELECT error FROM llm_calls")
     assert len(row["error"]) < 5000 and row["error"].endswith("more characters cut]")
+
+
+def test_bad_rows_stop_the_run_unless_skipped(stub: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "stray.csv"
+    path.write_text('Company Name;Account Name;First Name;Notes\n;Acme Co;Ada;"Opened a plant.\nBeta;;Bo;x\n'
+                    "Gamma;;Cy;y\n")
+    assert main(["run", str(path), "--run", "stray"]) == 2
+    err = capsys.readouterr().err
+    assert "bad row 2" in err and "--skip-bad-rows" in err and "nothing was loaded" in err
+    assert "stray" not in store().runs()
+    path.write_text('Company Name;Account Name;First Name;Notes\n;Acme Co;Ada;Opened a plant.\nBeta;;Bo;x\n'
+                    "Gamma;;Cy;y,z\nDelta;;Di\n")
+    assert main(["run", str(path), "--run", "ok", "--skip-bad-rows", "--column", "company=Account Name"]) == 0
+    err = capsys.readouterr().err
+    assert "semicolon" not in err and "';'-separated" in err
+    assert sorted(i.prospect.company for i in store().items(run="ok")) == ["Acme Co"]  # Beta/Gamma: no Account Name
+    assert "skipped row 5" in err  # Delta's short row, left out and said
+    assert main(["run", str(path), "--run", "x", "--column", "company"]) == 2
+    assert "write it as field=Header" in capsys.readouterr().err

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from firstpass.csvfile import CsvError, load_prospects, parse_prospects
+from firstpass.csvfile import CsvError, CsvOptions, load_prospects, parse_prospects
 
 
 def write(tmp_path: Path, text: str | bytes, name: str = "p.csv") -> Path:
@@ -107,3 +107,73 @@ def test_ten_thousand_rows_load_quickly(tmp_path: Path) -> None:
     result = load_prospects(path)
     assert len(result.prospects) == 10_000 and not result.skipped
     assert time.perf_counter() - started < 10  # generous: a sanity bound, not a benchmark
+
+
+# --- rows are never dropped or merged silently ---------------------------------------------------------------
+
+def test_a_stray_quote_is_a_bad_row_not_three_merged_prospects() -> None:
+    text = ('Company,First Name,Notes\nAcme,Ada,"Opened a plant.\nBeta,Bo,Hired a CFO.\nGamma,Cy,Won an award.\n'
+            "Delta,Di,Moved offices.\n")
+    result = parse_prospects(text)
+    (bad,) = result.bad
+    assert bad.row == 2 and "a quote that is never closed" in bad.reason
+    assert result.prospects == []  # nothing of Beta, Gamma or Delta ends up in Acme's notes
+
+
+def test_a_short_or_long_row_is_a_bad_row() -> None:
+    result = parse_prospects("Company,First Name,Notes\nAcme,Ada\nBeta,Bo,x,y\nGamma,Cy,z\n")
+    assert [(b.row, b.reason.split(" (")[0]) for b in result.bad] == [
+        (2, "has 2 fields but the header has 3"), (3, "has 4 fields but the header has 3")]
+    assert [p.company for p in result.prospects] == ["Gamma"]
+
+
+def test_duplicate_headers_are_refused_by_name() -> None:
+    with pytest.raises(CsvError, match="duplicate column header\\(s\\): 'Company'"):
+        parse_prospects("Company,First Name,Company\nAcme,Ada,Beta\n")
+
+
+def test_the_first_non_empty_alias_wins_and_an_explicit_column_decides() -> None:
+    text = "Company Name,Account Name,First Name\n,Acme Co,Ada\nBeta Inc,Beta Holdings,Bo\n"
+    result = parse_prospects(text)
+    assert [p.company for p in result.prospects] == ["Acme Co", "Beta Inc"]
+    chosen = parse_prospects(text, options=CsvOptions(columns={"company": "Account Name"}))
+    assert [p.company for p in chosen.prospects] == ["Acme Co", "Beta Holdings"]
+    with pytest.raises(CsvError, match="no such column"):
+        parse_prospects(text, options=CsvOptions(columns={"company": "Employer"}))
+    with pytest.raises(CsvError, match="not a field"):
+        parse_prospects(text, options=CsvOptions(columns={"employer": "Account Name"}))
+
+
+@pytest.mark.parametrize("text", ["Company;First Name;Notes\nAcme;Ada;Opened a plant, and hired\n",
+                                  "Company\tFirst Name\tNotes\nAcme\tAda\tOpened a plant, and hired\n",
+                                  "sep=;\nCompany;First Name;Notes\nAcme;Ada;Opened a plant, and hired\n"],
+                         ids=["semicolon", "tab", "sep-line"])
+def test_delimiters_are_detected(text: str, tmp_path: Path) -> None:
+    result = load_prospects(write(tmp_path, text))
+    (p,) = result.prospects
+    assert (p.company, p.first_name, p.notes) == ("Acme", "Ada", "Opened a plant, and hired")
+    assert result.rows[0].row == (3 if text.startswith("sep=") else 2)
+
+
+def test_a_one_megabyte_cell_is_accepted_and_the_limit_reported(tmp_path: Path) -> None:
+    big = "x" * 1_000_000
+    result = load_prospects(write(tmp_path, f"Company,First Name,Notes\nAcme,Ada,{big}\nBeta,Bo,short\n"))
+    assert [len(p.notes) for p in result.prospects] == [1_000_000, 5]
+    over = load_prospects(write(tmp_path, f"Company,First Name,Notes\nAcme,Ada,{big}yy\nBeta,Bo,short\n", "o.csv"))
+    (bad,) = over.bad
+    assert bad.row == 2 and "1,000,002 characters (the limit is 1,000,000)" in bad.reason
+    assert [p.company for p in over.prospects] == ["Beta"]
+
+
+def test_a_binary_file_is_refused_with_a_short_message(tmp_path: Path) -> None:
+    path = write(tmp_path, bytes(range(256)) * 40, "x.xlsx")
+    with pytest.raises(CsvError) as err:
+        load_prospects(path)
+    assert "binary data" in str(err.value) and len(str(err.value)) < 300
+
+
+def test_garbage_headers_are_shown_short_and_escaped() -> None:
+    with pytest.raises(CsvError) as err:
+        parse_prospects("\x1b[2J" + "A" * 5000 + ",B\n1,2\n")
+    message = str(err.value)
+    assert len(message) < 600 and "\x1b" not in message and "\\x1b" in message

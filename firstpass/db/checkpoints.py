@@ -6,6 +6,7 @@ import sqlite3
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from firstpass.db.engine import use_wal
 from firstpass.db.store import Store
 
 
@@ -14,7 +15,7 @@ def open_checkpointer(store: Store) -> SqliteSaver:
     if store.path is None:
         raise ValueError(f"the SQLite checkpointer needs a SQLite database, not {store.url}")
     conn = sqlite3.connect(str(store.path), check_same_thread=False, timeout=30.0, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
+    use_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     saver = SqliteSaver(conn)
     saver.setup()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ def make_engine(url: str) -> Engine:
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         # The driver's own transaction handling defers BEGIN; we emit BEGIN ourselves (see _begin).
         dbapi_connection.isolation_level = None
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        use_wal(dbapi_connection)
         # WAL with synchronous=NORMAL stays consistent on a crash and does not fsync every commit.
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
@@ -39,6 +41,22 @@ def make_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
 
     return engine
+
+
+def use_wal(dbapi_connection: Any) -> None:
+    """Put a SQLite file in WAL mode, once: changing the mode needs an exclusive lock that another process may hold
+    (and SQLite does not wait for it), so a connection to a file already in WAL leaves the mode alone."""
+    mode = dbapi_connection.execute("PRAGMA journal_mode").fetchone()[0]
+    if str(mode).lower() != "wal":
+        for _ in range(300):
+            try:
+                dbapi_connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):
+                    raise
+                time.sleep(0.1)
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
 
 class WriteLock:

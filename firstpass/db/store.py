@@ -250,21 +250,33 @@ class Store:
         """Every run's name, newest first."""
         return [r["name"] for r in self._rows("SELECT name FROM runs ORDER BY created_at DESC")]
 
-    def add_items(self, run: str, rows: Iterable[tuple[int | None, dict[str, str], Prospect]]) -> int:
-        """Add (row, original cells, prospect) items to a run, leaving existing ones untouched; returns how many were new."""
+    def add_items(self, run: str, rows: Iterable[tuple[int | None, dict[str, str], Prospect]],
+                  batch: int = 2000) -> int:
+        """Add (row, original cells, prospect) items to a run, leaving existing ones untouched; returns how many were new.
+
+        Rows are consumed as a stream and written `batch` at a time, so a long file never sits in memory whole;
+        a load cut short is completed by running it again.
+        """
         now = time.time()
+        have = {r["prospect_id"] for r in self._rows("SELECT prospect_id FROM items WHERE run = :run", {"run": run})}
+        added = 0
+        pending: list[dict[str, Any]] = []
+        for row, orig, p in rows:
+            if p.id in have:
+                continue
+            have.add(p.id)
+            pending.append({"run": run, "pid": p.id, "row": row, "orig": json.dumps(orig),
+                            "prospect": p.model_dump_json(), "now": now})
+            if len(pending) >= batch:
+                added += self._insert_items(pending)
+                pending = []
+        return added + (self._insert_items(pending) if pending else 0)
+
+    def _insert_items(self, rows: list[dict[str, Any]]) -> int:
         with self._tx() as c:
-            have = {r[0] for r in c.execute(text("SELECT prospect_id FROM items WHERE run = :run"), {"run": run})}
-            new = []
-            for row, orig, p in rows:
-                if p.id not in have:
-                    have.add(p.id)
-                    new.append({"run": run, "pid": p.id, "row": row, "orig": json.dumps(orig),
-                                "prospect": p.model_dump_json(), "now": now})
-            if new:
-                c.execute(text("INSERT INTO items (run, prospect_id, row, original_json, prospect_json, created_at,"
-                               " updated_at) VALUES (:run, :pid, :row, :orig, :prospect, :now, :now)"), new)
-            return len(new)
+            c.execute(text("INSERT INTO items (run, prospect_id, row, original_json, prospect_json, created_at,"
+                           " updated_at) VALUES (:run, :pid, :row, :orig, :prospect, :now, :now)"), rows)
+        return len(rows)
 
     def item(self, item_id: int) -> Item:
         """One item by id; KeyError if there is none."""
