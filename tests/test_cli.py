@@ -41,7 +41,8 @@ def strict_policy(tmp_path: Path) -> str:
 def test_run_summarises_and_rerun_continues(stub: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", str(DEMO_CSV), "--run", "demo", "--limit", "10"]) == 0
     out, err = capsys.readouterr()
-    assert "processed 10" in out and "auto-approved  10" in out
+    # Row 9 (LedgerLeaf) carries an instruction for the model: that line goes to a human whatever it says.
+    assert "processed 10" in out and "auto-approved  9" in out and "for review     1" in out
     assert "skipped row 39: empty required field(s): Company Name" in err
     assert "skipped row 38: duplicate of row 2" in err
     assert main(["run", str(DEMO_CSV), "--run", "demo"]) == 0
@@ -52,7 +53,10 @@ def test_run_summarises_and_rerun_continues(stub: str, capsys: pytest.CaptureFix
     assert main(["run", str(DEMO_CSV), "--run", "demo"]) == 0
     assert "processed 0" in capsys.readouterr().out
     items = store().items(run="demo")
-    assert {i.status for i in items} == {"auto_approved"}
+    review = [i for i in items if i.status == "review"]
+    assert {i.prospect.company for i in review} == {"LedgerLeaf", "Rossi Family Vineyards", "Aurora Skin Labs"}
+    assert all("injection.record" in {f.code for f in i.findings} for i in review)
+    assert {i.status for i in items} == {"auto_approved", "review"}
     assert {i.drafter_model for i in items} == {"stub-drafter"} and {i.critic_model for i in items} == {"stub-critic"}
 
 

@@ -8,6 +8,7 @@ share one memoised analysis of the draft (see `analysis`).
 from __future__ import annotations
 
 from critics.findings import Finding
+from critics.normalise import normalise
 from critics.policy import RulesPolicy
 from critics.prospect import Prospect
 from critics.registry import RULES
@@ -18,14 +19,20 @@ CONCERNS = (form, names, grounding, spam_tone, leaks_injection)
 
 
 def run_rules(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
-    """Run every registered rule on one draft and return all findings, sorted by start offset."""
+    """Run every registered rule on one draft, normalised first (see critics.normalise), and return all findings
+    with their spans in the original draft, sorted by start offset."""
+    norm = normalise(draft)
+    text = norm.text
     findings: list[Finding] = []
-    CURRENT_ANALYSIS.value = (draft, prospect, policy, analyse(draft, prospect, policy))
+    CURRENT_ANALYSIS.value = (text, prospect, policy, analyse(text, prospect, policy))
     try:
         for registered in RULES.values():
-            findings.extend(registered.func(draft, prospect, policy))
+            findings.extend(registered.func(text, prospect, policy))
     finally:
         CURRENT_ANALYSIS.value = None
+    if norm.origin is not None:
+        findings = [f.model_copy(update=dict(zip(("start", "end"), norm.span(f.start, f.end), strict=True)))
+                    for f in findings]
     findings.sort(key=lambda f: (f.start if f.start is not None else -1, f.end if f.end is not None else -1, f.code))
     return findings
 

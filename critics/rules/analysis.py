@@ -22,6 +22,7 @@ from functools import cached_property, lru_cache
 from typing import Any, cast
 
 from critics.findings import Category, Finding, Severity
+from critics.normalise import normalise_text
 from critics.policy import RulesPolicy
 from critics.prospect import Prospect
 
@@ -522,8 +523,11 @@ class _Record:
 
 
 def _prospect_key(p: Prospect) -> tuple[object, ...]:
-    return (p.first_name, p.last_name, p.title, p.company, p.industry, p.city, p.website, p.notes,
-            tuple(p.extra.items()))
+    # The record is read through the same normalisation as the line: an instruction split by zero-width spaces,
+    # or spelled with look-alike letters, is still an instruction.
+    n = normalise_text
+    return (n(p.first_name), n(p.last_name), n(p.title), n(p.company), n(p.industry), n(p.city), n(p.website),
+            n(p.notes), tuple((k, n(v)) for k, v in p.extra.items()))
 
 
 def _tokens(text_folded: str) -> set[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from critics.findings import Finding, Severity
+from critics.normalise import control_characters
 from critics.policy import RulesPolicy
 from critics.prospect import Prospect
 from critics.registry import rule
@@ -41,3 +42,15 @@ def multiple_sentences(draft: str, prospect: Prospect, policy: RulesPolicy) -> l
     return [finding("multiple_sentences", "medium", (a.sentence_break, end),
                      "More than one sentence; a first line is one sentence.",
                      "Join or cut to a single sentence.")]
+
+
+@rule("other.control_chars")
+def control_chars(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """Control characters (NUL, ESC, BEL, ...): a first line has no use for any, and a terminal or a sequencer may
+    obey them."""
+    at = control_characters(draft)
+    if not at:
+        return []
+    shown = ", ".join(sorted({repr(draft[i])[1:-1] for i in at}))
+    return [finding("other.control_chars", "high", (at[0], at[-1] + 1),
+                    f"The line holds control character(s) {shown}.", "Remove them.")]

@@ -83,3 +83,17 @@ def injection_formula(draft: str, prospect: Prospect, policy: RulesPolicy) -> li
     return [finding("injection.formula", "high", (0, 1),
                     f"The line begins with '{shown}', which a spreadsheet runs as a formula.",
                     "Start the line with a word.")]
+
+
+@rule("injection.record")
+def injection_record(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Finding]:
+    """The prospect record carries instructions aimed at the model, whether or not the line obeys them."""
+    a = analyse(draft, prospect, policy)
+    if not a.rec.injected:
+        return []
+    instruction = " ".join(a.rec.injected.split())
+    if len(instruction) > 120:
+        instruction = instruction[:117] + "..."
+    return [finding("injection.record", "high", None,
+                    f"The prospect record carries instructions for the model: \"{instruction}\". Check the line "
+                    "does not follow them.", "Remove the instruction from the record, and draft from its facts.")]
