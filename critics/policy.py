@@ -82,6 +82,18 @@ class RoutePolicy(BaseModel):
         return self.tiers[self.tier]
 
 
+class PanelPolicy(BaseModel):
+    """The review panel's sign-in: how many wrong passwords before a lockout, and how long a session lasts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_failures: int = Field(default=5, ge=1, description="Wrong passwords (per account, and per address) before "
+                              "a lockout.")
+    failure_window_seconds: float = Field(default=900.0, gt=0, description="How far back wrong passwords count.")
+    lockout_seconds: float = Field(default=900.0, gt=0, description="How long a locked account or address waits.")
+    session_hours: float = Field(default=12.0, gt=0, description="How long a login lasts.")
+
+
 class Policy(BaseModel):
     """The whole gate policy."""
 
@@ -89,6 +101,7 @@ class Policy(BaseModel):
 
     rules: RulesPolicy
     route: RoutePolicy
+    panel: PanelPolicy = Field(default_factory=PanelPolicy)
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -279,7 +279,8 @@ def cmd_review(args: argparse.Namespace) -> int:
         panel = build_panel(app, reviewer=args.reviewer, run=args.run, lease=args.lease)
         _err(f"review panel on http://{args.host}:{args.port} (Ctrl-C stops it)")
         try:
-            launch_panel(panel, app.store, host=args.host, port=args.port, auth=not args.no_auth, block=True)
+            launch_panel(panel, app.store, host=args.host, port=args.port, auth=not args.no_auth, block=True,
+                         extra_hosts=args.allowed_host or [], policy=app.policy.panel)
         except OSError as exc:
             _err(f"cannot listen on {args.host}:{args.port}: {exc}")
             return 1
@@ -448,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--run", help="open the queue filtered to this run")
     v.add_argument("--lease", type=float, default=300.0, help="seconds an opened item stays claimed (default 300)")
     v.add_argument("--policy", help="policy TOML overlaying the defaults")
+    v.add_argument("--allowed-host", action="append", metavar="NAME",
+                   help="a host name the panel also answers to, e.g. behind a proxy (repeatable); any other Host"
+                        " header is refused")
     v.set_defaults(func=cmd_review)
 
     a = sub.add_parser("reviewer", help="manage the reviewer accounts that may log in to the panel")

@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Any, cast
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from critics.findings import CATEGORIES
+from critics.policy import PanelPolicy
 from firstpass import accounts
 from firstpass.db import Store
 from firstpass.service import Firstpass
 from ui import handlers
 from ui.assets import CSS, KEYS_JS, LIVE_CHECK_JS
+from ui.guard import Guard, GuardMiddleware, allowed_hosts
 from ui.handlers import LEASE_SECONDS, Session, View
 from ui.render import esc
 
@@ -224,10 +227,16 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
 
 
 def launch_panel(blocks: gr.Blocks, store: Store, host: str = "127.0.0.1", port: int | None = 7860,
-                 auth: bool = True, block: bool = True, quiet: bool = False) -> str:
-    """Start the panel's server and return its URL; without `auth` only a loopback host is allowed."""
+                 auth: bool = True, block: bool = True, quiet: bool = False, extra_hosts: Iterable[str] = (),
+                 policy: PanelPolicy | None = None) -> str:
+    """Start the panel's server and return its URL; without `auth` only a loopback host is allowed.
+
+    The panel answers only requests addressed to it (its own address, plus `extra_hosts` for a proxy), limits
+    wrong passwords and ends stale sessions (see ui.guard).
+    """
     if not auth and not is_loopback(host):
         raise ValueError(f"--no-auth is allowed only on a loopback address (127.0.0.1, ::1, localhost), not {host}")
+    guard = Guard(store, policy or PanelPolicy(), allowed_hosts(host, port or 0, extra_hosts))
     # Gradio awaits a coroutine auth function (gradio/routes.py), though its annotation names only plain ones.
     check = cast(Callable[[str, str], bool], make_auth(store)) if auth else None
     _, url, _ = blocks.launch(
@@ -235,5 +244,6 @@ def launch_panel(blocks: gr.Blocks, store: Store, host: str = "127.0.0.1", port:
         auth_message="Log in with your firstpass reviewer account (firstpass reviewer add NAME).",
         prevent_thread_lock=not block, quiet=quiet, js=KEYS_JS, css=CSS, footer_links=[], show_error=False,
         enable_monitoring=False, run_history=False, mcp_server=False, ssr_mode=False,
+        app_kwargs={"middleware": [Middleware(GuardMiddleware, guard=guard)]},
     )
     return url
