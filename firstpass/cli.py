@@ -174,6 +174,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
     """Decide a flagged item: approve, edit, reject or regenerate."""
     from pydantic import ValidationError
 
+    from firstpass import accounts
     from firstpass.service import DecisionError
     from firstpass.session import open_app, open_models
     from graph.human import Decision
@@ -186,6 +187,12 @@ def cmd_decide(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     settings = load_settings()
     with open_models(settings) as models, open_app(settings, models, policy=_policy(args)) as app:
+        # The command line takes the reviewer's word for who they are (the audit row says "self-asserted"); a team
+        # that wants more requires a name with a panel account.
+        if settings.require_known_reviewer and not accounts.exists(app.store, decision.reviewer):
+            _err(f"--reviewer {decision.reviewer!r} has no reviewer account, and FIRSTPASS_REQUIRE_KNOWN_REVIEWER is "
+                 f"on: add it with `firstpass reviewer add {decision.reviewer}`, or pass --reviewer NAME")
+            return 1
         try:
             item = app.decide(args.item, decision)
         except DecisionError as exc:

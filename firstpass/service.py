@@ -189,6 +189,7 @@ class Firstpass:
             categories=list(decision.categories), note=decision.note, findings=before.findings,
             confidence=before.confidence, prompt_version=before.prompt_version, drafter_model=before.drafter_model,
             critic_model=before.critic_model, duration_ms=decision.duration_ms, status_after=after.status,
+            identity=decision.identity,
         )
         learn = is_override(decision, before, self.policy.route.confidence_threshold) and not outcome.get("error")
         if self.store.record_decision(lease, after, entry, before.prospect, decision.action if learn else None) is None:
@@ -222,7 +223,7 @@ class Firstpass:
             original_line=item.ai_line or item.draft, final_line=final, categories=list(decision.categories),
             note=decision.note, findings=item.findings, confidence=item.confidence, prompt_version=item.prompt_version,
             drafter_model=item.drafter_model, critic_model=item.critic_model, duration_ms=decision.duration_ms,
-            status_after=status,
+            status_after=status, identity=decision.identity,
         )
         # The gate let this line through and a human disagreed: exactly the case the evals need.
         verdict = decision.action if decision.action != "approve" else None

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     policy_path: Path | None = Field(default=None, validation_alias=AliasChoices("FIRSTPASS_POLICY", "policy"),
                                      description="Policy TOML overlaying the defaults (FIRSTPASS_POLICY).")
     prompt_version: str | None = Field(default=None, description="Drafter prompt version; None means the newest.")
+    require_known_reviewer: bool = Field(default=False, description="Refuse command-line decisions whose --reviewer "
+                                         "has no panel account (FIRSTPASS_REQUIRE_KNOWN_REVIEWER).")
 
     @property
     def critic_retries(self) -> int:

@@ -30,6 +30,8 @@ class Decision(BaseModel):
     duration_ms: float | None = Field(default=None, description="How long the decision took the reviewer.")
     version: str | None = Field(default=None, description="The checkpoint the reviewer was shown; a decision on an "
                                 "item that has changed since is refused.")
+    identity: Literal["login", "self-asserted"] = Field(
+        default="self-asserted", description="How the reviewer is known: a panel login, or a name they gave.")
 
     @model_validator(mode="after")
     def _action_needs(self) -> Decision:

@@ -145,6 +145,7 @@ def test_login_and_approve_with_the_keyboard(browser: Browser, panel: Panel) -> 
     assert acme.status == "approved"
     [row] = panel.app.store.audit_log(acme.id)
     assert row.reviewer == "alice" and row.action == "approve" and row.duration_ms > 0
+    assert row.identity == "login"  # known from the panel login, not self-asserted
     page.context.close()
 
 

@@ -133,9 +133,9 @@ def test_db_status_and_upgrade(home: Path, capsys: pytest.CaptureFixture[str]) -
     out = capsys.readouterr().out
     assert "not at the newest migration" in out and "* " not in out
     assert main(["db", "upgrade"]) == 0
-    assert "upgraded to 0003_audit_chain" in capsys.readouterr().out
+    assert "upgraded to 0004_audit_identity" in capsys.readouterr().out
     assert main(["db", "status"]) == 0
-    assert "* 0003_audit_chain" in capsys.readouterr().out
+    assert "* 0004_audit_identity" in capsys.readouterr().out
     assert main(["db", "upgrade"]) == 0
     assert "already at" in capsys.readouterr().out
     assert store().counts("legacy")["approved"] == 2
@@ -193,3 +193,20 @@ def test_bad_rows_stop_the_run_unless_skipped(stub: str, tmp_path: Path, capsys:
     assert "skipped row 5" in err  # Delta's short row, left out and said
     assert main(["run", str(path), "--run", "x", "--column", "company"]) == 2
     assert "write it as field=Header" in capsys.readouterr().err
+
+
+def test_reviewer_names_on_the_command_line_are_self_asserted(
+        stub: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from firstpass import accounts
+
+    assert main(["run", str(DEMO_CSV), "--run", "demo", "--limit", "10"]) == 0
+    (flagged,) = [i.id for i in store().items(run="demo", status="review")]
+    monkeypatch.setenv("FIRSTPASS_REQUIRE_KNOWN_REVIEWER", "true")
+    capsys.readouterr()
+    assert main(["decide", str(flagged), "reject", "--category", "injection", "--reviewer", "mallory"]) == 1
+    assert "has no reviewer account" in capsys.readouterr().err and store().audit_log() == []
+    accounts.add_reviewer(store(), "ana", "ana-password")
+    assert main(["decide", str(flagged), "reject", "--category", "injection", "--reviewer", "ana"]) == 0
+    (row,) = store().audit_log()
+    assert (row.reviewer, row.identity) == ("ana", "self-asserted")
+    assert store().verify_audit_log().ok  # the identity is covered by the chain

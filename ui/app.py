@@ -113,7 +113,8 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
             note = reject_note if action == "reject" else regen_note
             after, view = handlers.decide(app, name, session, action, line=line, categories=cats, note=note,
                                           run=_filter(run_value, ALL_RUNS),
-                                          category=_filter(category_value, ALL_CATEGORIES), lease=lease)
+                                          category=_filter(category_value, ALL_CATEGORIES), lease=lease,
+                                          logged_in=bool(request is not None and request.username))
             return shown(session, after, view, request, name)
 
         return act

@@ -127,7 +127,7 @@ def _done_message(before: Item, after: Item, decision: Decision) -> str:
 
 def decide(app: Firstpass, reviewer: str, session: Session, action: str, line: str = "",
            categories: list[str] | None = None, note: str = "", run: str | None = None, category: str | None = None,
-           lease: float = LEASE_SECONDS) -> tuple[Session, View]:
+           lease: float = LEASE_SECONDS, logged_in: bool = False) -> tuple[Session, View]:
     """Apply approve / edit / reject / regenerate to the tab's item and show the next one.
 
     A decision that is incomplete (reject without a category) or refused while the item is still this
@@ -143,7 +143,7 @@ def decide(app: Firstpass, reviewer: str, session: Session, action: str, line: s
     duration = (time.time() - session.opened_at) * 1000 if session.opened_at else None
     try:
         decision = _decision(item, reviewer, action, line or "", categories or [], note or "", duration,
-                             session.version)
+                             session.version).model_copy(update={"identity": "login" if logged_in else "self-asserted"})
     except ValidationError as exc:
         text = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
         return session, item_view(app, reviewer, item_id, run, category, text.capitalize() + ".", "error")

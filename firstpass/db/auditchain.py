@@ -17,12 +17,17 @@ from typing import Any
 CONTENT = ("item_id", "run", "at", "reviewer", "action", "original_line", "final_line", "categories_json", "note",
            "findings_json", "confidence", "prompt_version", "drafter_model", "critic_model", "duration_ms",
            "status_after")
+LATER = ("identity",)
 GENESIS = "0" * 64
 
 
 def row_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
-    """The hash of one audit row: SHA-256 over the previous row's hash and the row's content as canonical JSON."""
-    content = json.dumps([row[c] for c in CONTENT], ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    """The hash of one audit row: SHA-256 over the previous row's hash and the row's content as canonical JSON.
+
+    Columns added later (identity) are covered when set, so the rows written before them keep their hashes.
+    """
+    values = [row[c] for c in CONTENT] + [row[c] for c in LATER if row.get(c) is not None]
+    content = json.dumps(values, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(f"{prev_hash}\n{content}".encode()).hexdigest()
 
 

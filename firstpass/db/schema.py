@@ -94,6 +94,8 @@ audit_log = Table(
     # The hash chain (see firstpass.db.auditchain): the row before's hash, and this row's.
     Column("prev_hash", Text),
     Column("hash", Text),
+    # "login" (a panel account) or "self-asserted" (a name given on the command line, or under --no-auth).
+    Column("identity", Text),
     sqlite_autoincrement=True,
 )
 

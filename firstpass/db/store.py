@@ -97,6 +97,7 @@ class AuditEntry(BaseModel):
     duration_ms: float | None = None
     status_after: str | None = Field(default=None, description="The item's status once the decision was applied.")
     at: float = Field(default_factory=time.time)
+    identity: str | None = Field(default=None, description="How the reviewer is known: login or self-asserted.")
 
 
 @dataclass(frozen=True)
@@ -147,9 +148,9 @@ def _outcome_fields(o: Outcome) -> dict[str, Any]:
 _AUDIT_INSERT = text(
     "INSERT INTO audit_log (item_id, run, at, reviewer, action, original_line, final_line, categories_json, note,"
     " findings_json, confidence, prompt_version, drafter_model, critic_model, duration_ms, status_after, prev_hash,"
-    " hash) VALUES (:item_id, :run, :at, :reviewer, :action, :original_line, :final_line, :categories_json, :note,"
-    " :findings_json, :confidence, :prompt_version, :drafter_model, :critic_model, :duration_ms, :status_after,"
-    " :prev_hash, :hash)"
+    " hash, identity) VALUES (:item_id, :run, :at, :reviewer, :action, :original_line, :final_line, :categories_json,"
+    " :note, :findings_json, :confidence, :prompt_version, :drafter_model, :critic_model, :duration_ms,"
+    " :status_after, :prev_hash, :hash, :identity)"
     " RETURNING id"
 )
 _EVAL_INSERT = text(
@@ -454,7 +455,7 @@ class Store:
             "original_line": e.original_line, "final_line": e.final_line, "categories_json": json.dumps(e.categories),
             "note": e.note, "findings_json": _dump_findings(e.findings), "confidence": e.confidence,
             "prompt_version": e.prompt_version, "drafter_model": e.drafter_model, "critic_model": e.critic_model,
-            "duration_ms": e.duration_ms, "status_after": e.status_after}
+            "duration_ms": e.duration_ms, "status_after": e.status_after, "identity": e.identity}
         # The caller's write transaction holds the database lock, so the head cannot move under us.
         head = c.execute(text("SELECT count, last_hash FROM audit_head WHERE id = 1")).one()
         digest = row_hash(head.last_hash, content)
