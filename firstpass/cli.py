@@ -497,6 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # instructor logs every failed attempt; the critic's failure is reported as a finding instead.
     logging.getLogger("instructor").setLevel(logging.CRITICAL)
+    log_path = _log_to_file()
     try:
         return int(args.func(args) or 0)
     except (CsvError, CasesError, SettingsError, PolicyError) as exc:
@@ -512,13 +513,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Output piped into `head` and the like: stop quietly.
         sys.stderr.close()
         return 0
-    except Exception as exc:  # noqa: BLE001 - a clear one-line error rather than a traceback for known failures
-        from firstpass.server import ServerError
+    except Exception as exc:  # noqa: BLE001 - one line on the terminal; the traceback goes to the log file
+        logging.getLogger("firstpass").exception("%s failed", args.command)
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        where = f" (details in {log_path})" if log_path else ""
+        _err(f"{type(exc).__name__}: {first}{where}")
+        return 1
 
-        if isinstance(exc, ServerError):
-            _err(str(exc))
-            return 1
-        raise
+
+def _log_to_file() -> Path | None:
+    """Send firstpass's own log (tracebacks included) to $FIRSTPASS_HOME/logs/firstpass.log; its path, or None."""
+    logger = logging.getLogger("firstpass")
+    try:
+        path = load_settings().home / "logs" / "firstpass.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (OSError, SettingsError):
+        return None
+    if not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    return path
 
 
 if __name__ == "__main__":

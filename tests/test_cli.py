@@ -210,3 +210,17 @@ def test_reviewer_names_on_the_command_line_are_self_asserted(
     (row,) = store().audit_log()
     assert (row.reviewer, row.identity) == ("ana", "self-asserted")
     assert store().verify_audit_log().ok  # the identity is covered by the chain
+
+
+def test_an_unexpected_error_prints_one_line_and_logs_the_traceback(
+        home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import firstpass.cli as cli
+
+    def broken(args: object) -> int:
+        raise RuntimeError("model server said no\n" + "frame\n" * 80)
+
+    monkeypatch.setattr(cli, "cmd_items", broken)
+    assert main(["items"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "RuntimeError: model server said no" in err and "firstpass.log" in err
+    assert "Traceback" in (home / "logs" / "firstpass.log").read_text()
