@@ -285,6 +285,9 @@ def cmd_review(args: argparse.Namespace) -> int:
     with open_models(settings) as models, open_app(settings, models, policy=_policy(args)) as app:
         panel = build_panel(app, reviewer=args.reviewer, run=args.run, lease=args.lease)
         _err(f"review panel on http://{args.host}:{args.port} (Ctrl-C stops it)")
+        if not is_loopback(args.host) and not args.allowed_host:
+            _err("it answers only to this machine's own names; add --allowed-host NAME for the name reviewers use"
+                 " (a proxy's, for one)")
         try:
             launch_panel(panel, app.store, host=args.host, port=args.port, auth=not args.no_auth, block=True,
                          extra_hosts=args.allowed_host or [], policy=app.policy.panel)

@@ -14,6 +14,7 @@ import ipaddress
 import json
 import logging
 import re
+import socket
 import time
 import urllib.parse
 from collections import defaultdict, deque
@@ -42,6 +43,9 @@ def allowed_hosts(host: str, port: int, extra: Iterable[str] = ()) -> set[str]:
     except ValueError:
         if host == "localhost":
             names |= {"127.0.0.1", "::1"}
+    if host in ("0.0.0.0", "::"):
+        # Listening everywhere: the machine's own names are what reviewers type; anything else needs --allowed-host.
+        names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
     names |= {h.strip().lower() for h in extra if h.strip()}
     return names
 
