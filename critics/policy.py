@@ -83,7 +83,7 @@ class RoutePolicy(BaseModel):
 
 
 class PanelPolicy(BaseModel):
-    """The review panel's sign-in: how many wrong passwords before a lockout, and how long a session lasts."""
+    """The review panel: sign-in limits, session length, and how long a decision may be taken back."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -92,6 +92,7 @@ class PanelPolicy(BaseModel):
     failure_window_seconds: float = Field(default=900.0, gt=0, description="How far back wrong passwords count.")
     lockout_seconds: float = Field(default=900.0, gt=0, description="How long a locked account or address waits.")
     session_hours: float = Field(default=12.0, gt=0, description="How long a login lasts.")
+    undo_minutes: float = Field(default=10.0, ge=0, description="How long a reviewer may take a decision back.")
 
 
 class Policy(BaseModel):

@@ -344,6 +344,24 @@ def cmd_reviewer(args: argparse.Namespace) -> int:
         store.close()
 
 
+def cmd_undo(args: argparse.Namespace) -> int:
+    """Take back a decision: the item shows again what it showed before."""
+    from firstpass.service import DecisionError
+    from firstpass.session import open_app, open_models
+
+    settings = load_settings()
+    with open_models(settings) as models, open_app(settings, models) as app:
+        try:
+            item = app.undo(args.item, args.reviewer)
+        except DecisionError as exc:
+            _err(str(exc))
+            return 1
+    _out(f"item {item.id}: back to {item.status.replace('_', '-')}" + (" (waiting for its audit)"
+                                                                        if item.audit_pending else ""))
+    _out(f"  {item.draft}")
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     """Show the database's migration state, or bring it to the newest migration."""
     from firstpass.db import migrate
@@ -437,6 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--reviewer", default=_default_reviewer(), help="who decides (default: the OS user)")
     d.add_argument("--policy", help="policy TOML overlaying the defaults")
     d.set_defaults(func=cmd_decide)
+
+    n = sub.add_parser("undo", help="take back your last decision on an item (within the policy's window)")
+    n.add_argument("item", type=int)
+    n.add_argument("--reviewer", default=_default_reviewer(), help="who undoes: the reviewer who decided")
+    n.set_defaults(func=cmd_undo)
 
     g = sub.add_parser("gate", help="check drafts from elsewhere: JSONL in, routes and findings out")
     g.add_argument("cases", help='JSONL, one {"id", "prospect", "draft"} per line')

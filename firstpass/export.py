@@ -67,6 +67,7 @@ def export_run(store: Store, run: str, out_path: Path | str, raw: bool = False) 
     out.parent.mkdir(parents=True, exist_ok=True)
     approved = rejected = undecided = 0
     out_cell = (lambda cell: cell) if raw else neutralise
+    exported: list[int] = []
     with out.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow([out_cell(h) for h in (*headers, column)])
@@ -80,4 +81,7 @@ def export_run(store: Store, run: str, out_path: Path | str, raw: bool = False) 
             cells = item.original or {"id": item.prospect.id, **item.prospect.model_dump(include=set(STANDARD_FIELDS))}
             writer.writerow([out_cell(c) for c in (*(cells.get(h, "") for h in headers), item.final_line)])
             approved += 1
+            exported.append(item.id)
+    # Once a line has gone out, its decision stands: undo refuses it from here on.
+    store.mark_exported(exported)
     return ExportCounts(approved=approved, rejected=rejected, undecided=undecided, path=out)

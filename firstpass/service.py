@@ -189,7 +189,7 @@ class Firstpass:
             categories=list(decision.categories), note=decision.note, findings=before.findings,
             confidence=before.confidence, prompt_version=before.prompt_version, drafter_model=before.drafter_model,
             critic_model=before.critic_model, duration_ms=decision.duration_ms, status_after=after.status,
-            identity=decision.identity,
+            identity=decision.identity, checkpoint_id=before.checkpoint_id,
         )
         learn = is_override(decision, before, self.policy.route.confidence_threshold) and not outcome.get("error")
         if self.store.record_decision(lease, after, entry, before.prospect, decision.action if learn else None) is None:
@@ -223,12 +223,53 @@ class Firstpass:
             original_line=item.ai_line or item.draft, final_line=final, categories=list(decision.categories),
             note=decision.note, findings=item.findings, confidence=item.confidence, prompt_version=item.prompt_version,
             drafter_model=item.drafter_model, critic_model=item.critic_model, duration_ms=decision.duration_ms,
-            status_after=status, identity=decision.identity,
+            status_after=status, identity=decision.identity, checkpoint_id=item.checkpoint_id,
         )
         # The gate let this line through and a human disagreed: exactly the case the evals need.
         verdict = decision.action if decision.action != "approve" else None
         if self.store.record_audit(item_id, decision.reviewer, status, final, entry, item.prospect, verdict) is None:
             raise DecisionError(self._why_not_auditable(item_id))
+        return self.store.item(item_id)
+
+    def undo(self, item_id: int, reviewer: str, identity: str = "self-asserted") -> Item:
+        """Take back the reviewer's decision on an item: it shows again what it showed before (back in review, or
+        waiting for its audit), the audit log gets an `undo` row, and the decision's eval case is withdrawn.
+
+        Refused unless it is the item's newest decision, by this reviewer, within the policy's window, not a
+        regenerate (the thread went on from it), and the line has not been exported.
+        """
+        item = self._get(item_id)
+        last = self.store.last_audit_row(item_id)
+        if last is None or last[1].action == "undo":
+            raise DecisionError(f"item {item_id} has no decision to undo")
+        audit_id, decided = last
+        window = self.policy.panel.undo_minutes * 60
+        if decided.reviewer != reviewer:
+            raise DecisionError(f"item {item_id} was decided by {decided.reviewer}; only they can undo it")
+        if decided.action == "regenerate":
+            raise DecisionError(f"item {item_id} was regenerated: the new line came from that decision, so it cannot "
+                                "be taken back; decide the new line instead")
+        if time.time() - decided.at > window:
+            raise DecisionError(f"the decision on item {item_id} is older than {self.policy.panel.undo_minutes:g} "
+                                "minutes and can no longer be undone")
+        if item.exported_at is not None:
+            raise DecisionError(f"item {item_id} was exported, so its decision can no longer be undone")
+        if decided.checkpoint_id is None:
+            raise DecisionError(f"item {item_id} was decided before undo was recorded; it cannot be undone")
+        was_audit = item.audited_at is not None  # an audit of an auto-approved line: it waits for its audit again
+        snapshot = self.graph.get_state({"configurable": {"thread_id": item.thread_id,
+                                                          "checkpoint_id": decided.checkpoint_id}})
+        before = outcome_of(snapshot)
+        entry = AuditEntry(
+            item_id=item.id, run=item.run, reviewer=reviewer, action="undo", original_line=item.final_line or item.draft,
+            final_line=before.final_line, note=f"undid {decided.action} (audit row {audit_id})",
+            findings=list(before.findings), confidence=before.confidence, prompt_version=before.prompt_version,
+            drafter_model=before.drafter_model, critic_model=before.critic_model, status_after=before.status,
+            identity=identity, checkpoint_id=item.checkpoint_id,
+        )
+        if not self.store.record_undo(item_id, audit_id, item.status, before, was_audit, entry):
+            raise DecisionError(f"item {item_id} changed meanwhile (a newer decision, an export, or work in "
+                                "progress); nothing was undone")
         return self.store.item(item_id)
 
     def _why_not_auditable(self, item_id: int) -> str:

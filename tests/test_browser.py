@@ -185,6 +185,7 @@ def test_reject_with_a_category(browser: Browser, panel: Panel) -> None:
     for name in [box.get_attribute("name") for box in preselected.all()]:
         page.locator(f'#fp-reject-cats input[name="{name}"]').uncheck()
     expect(page.locator("#fp-reject-cats input:checked")).to_have_count(0)
+    page.keyboard.press("Escape")  # letter keys do not act inside the categories (a form control); Esc leaves them
     page.keyboard.press("r")
     note = page.locator("#fp-reject-note input")
     expect(note).to_be_focused()
@@ -315,4 +316,35 @@ def test_removed_reviewer_cannot_decide(browser: Browser, panel: Panel) -> None:
     page.reload()
     expect(page.locator("input[type=password]")).to_be_visible()
     expect(page.locator("#fp-draft-text")).to_have_count(0)
+    page.context.close()
+
+
+@pytest.mark.parametrize("action", ["approve", "reject"])
+def test_undo_with_the_keyboard(browser: Browser, panel: Panel, action: str) -> None:
+    page = login(browser, panel, "alice")
+    acme = panel.item_id("Acme Dental")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    if action == "approve":
+        page.keyboard.press("a")
+    else:
+        page.locator("#fp-reject-note input, #fp-reject-note textarea").first.fill("spam")
+        page.locator("#fp-reject").click()
+    expect(draft(page)).to_have_text(LINES["Beta Labs"])
+    page.keyboard.press("u")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    expect(page.locator("#fp-message")).to_contain_text(f"Undid your decision on item #{acme}")
+    assert panel.app.item(acme).status == "review"
+    assert [r.action for r in panel.app.store.audit_log(acme)] == [action, "undo"]
+    assert all(c["withdrawn_by"] == "alice" for c in panel.app.store.eval_cases())
+    page.context.close()
+
+
+def test_a_letter_key_inside_the_categories_does_not_decide(browser: Browser, panel: Panel) -> None:
+    page = login(browser, panel, "alice")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    page.locator("#fp-reject-cats input[type=checkbox]").first.focus()
+    page.keyboard.press("a")
+    page.wait_for_timeout(500)
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    assert panel.app.store.audit_log() == []
     page.context.close()

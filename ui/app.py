@@ -32,7 +32,8 @@ CONCURRENCY = 16
 
 KEYS_HELP = ('<div class="fp-keys"><kbd>a</kbd> approve · <kbd>e</kbd> edit, <kbd>Enter</kbd> saves · '
              '<kbd>r</kbd> reject, <kbd>Enter</kbd> confirms · <kbd>g</kbd> regenerate with feedback, '
-             '<kbd>Enter</kbd> sends · <kbd>s</kbd> skip · <kbd>Esc</kbd> leaves a text box</div>')
+             '<kbd>Enter</kbd> sends · <kbd>s</kbd> skip · <kbd>u</kbd> undo your last decision · '
+             '<kbd>Esc</kbd> leaves a text box</div>')
 
 
 def is_loopback(host: str) -> bool:
@@ -119,6 +120,13 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
 
         return act
 
+    def on_undo(session: Session, run_value: str, category_value: str, request: gr.Request) -> list[Any]:
+        name = who(request)
+        after, view = handlers.undo_last(app, name, session, _filter(run_value, ALL_RUNS),
+                                         _filter(category_value, ALL_CATEGORIES), lease=lease,
+                                         logged_in=bool(request is not None and request.username))
+        return shown(session, after, view, request, name)
+
     def on_skip(session: Session, run_value: str, category_value: str, request: gr.Request) -> list[Any]:
         name = who(request)
         after, view = handlers.skip(app, name, session, _filter(run_value, ALL_RUNS),
@@ -179,6 +187,7 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
                     reject = gr.Button("Reject [r]", variant="stop", elem_id="fp-reject", min_width=90)
                     regen = gr.Button("Regenerate [g]", elem_id="fp-regenerate", min_width=90)
                     skip = gr.Button("Skip [s]", elem_id="fp-skip", min_width=90)
+                    undo = gr.Button("Undo [u]", elem_id="fp-undo", min_width=90)
                 gr.HTML(KEYS_HELP, js_on_load=None)
                 with gr.Group():
                     edit_box = gr.Textbox(label="Edit the line (Enter saves and approves it)", elem_id="fp-edit",
@@ -218,6 +227,7 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
         for trigger in (regen.click, regen_note.submit):
             trigger(acting("regenerate"), decision_inputs, outputs, show_progress="minimal", api_visibility="private")
         skip.click(on_skip, [session, *filters], outputs, **fast)
+        undo.click(on_undo, [session, *filters], outputs, **fast)
         refresh.click(on_refresh, [session, *filters], outputs, **fast)
         run_dd.input(on_filter, [session, *filters], outputs, **fast)
         cat_dd.input(on_filter, [session, *filters], outputs, **fast)

@@ -19,9 +19,11 @@ KEYS_JS = """
     r: () => focus('fp-reject-note'),
     g: () => focus('fp-regen-note'),
     s: () => click('fp-skip'),
+    u: () => click('fp-undo'),
   };
+  // Letter keys never act while the focus is in a form control: a text box, a category checkbox, a select.
   const isTyping = (t) => t && (t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable ||
-    (t.tagName === 'INPUT' && !['checkbox', 'radio', 'button', 'submit'].includes(t.type)));
+    t.tagName === 'INPUT');
   document.addEventListener('keydown', (ev) => {
     const t = ev.target;
     if (ev.key === 'Escape') { if (isTyping(t)) t.blur(); return; }

@@ -161,6 +161,26 @@ def decide(app: Firstpass, reviewer: str, session: Session, action: str, line: s
     return open_next(app, reviewer, session, run, category, _done_message(item, after, decision), "ok", lease)
 
 
+def undo_last(app: Firstpass, reviewer: str, session: Session, run: str | None = None, category: str | None = None,
+              lease: float = LEASE_SECONDS, logged_in: bool = False) -> tuple[Session, View]:
+    """Take back the reviewer's newest decision (within the policy's window) and show that item again."""
+    since = time.time() - app.policy.panel.undo_minutes * 60
+    item_id = app.store.last_decision_by(reviewer, since)
+    if item_id is None:
+        return session, item_view(app, reviewer, session.item_id, run, category,
+                                  f"Nothing to undo: you made no decision in the last "
+                                  f"{app.policy.panel.undo_minutes:g} minutes.", "error")
+    try:
+        app.undo(item_id, reviewer, identity="login" if logged_in else "self-asserted")
+    except DecisionError as exc:
+        return session, item_view(app, reviewer, session.item_id, run, category, str(exc), "error")
+    if session.item_id is not None and session.item_id != item_id:
+        reviewqueue.release(app.store, session.item_id, reviewer)
+    view = item_view(app, reviewer, item_id, run, category, f"Undid your decision on item #{item_id}: decide it "
+                     "again.", "ok")
+    return Session(item_id=item_id, opened_at=time.time(), skipped=session.skipped, version=view.version), view
+
+
 def skip(app: Firstpass, reviewer: str, session: Session, run: str | None = None, category: str | None = None,
          lease: float = LEASE_SECONDS) -> tuple[Session, View]:
     """Put the tab's item back for anyone (this tab sees it again only when nothing else is left)."""

@@ -17,7 +17,7 @@ from typing import Any
 CONTENT = ("item_id", "run", "at", "reviewer", "action", "original_line", "final_line", "categories_json", "note",
            "findings_json", "confidence", "prompt_version", "drafter_model", "critic_model", "duration_ms",
            "status_after")
-LATER = ("identity",)
+LATER = ("identity", "checkpoint_id")
 GENESIS = "0" * 64
 
 

@@ -65,6 +65,8 @@ items = Table(
     Column("lease_token", Integer, nullable=False, server_default="0"),
     # The checkpoint the item shows: its decision resumes exactly there.
     Column("checkpoint_id", Text),
+    # When the item's line went out in an export: from then on its decision cannot be undone.
+    Column("exported_at", Float),
     UniqueConstraint("run", "prospect_id"),
 )
 Index("items_status", items.c.status, items.c.run)
@@ -96,6 +98,8 @@ audit_log = Table(
     Column("hash", Text),
     # "login" (a panel account) or "self-asserted" (a name given on the command line, or under --no-auth).
     Column("identity", Text),
+    # The checkpoint the decision was applied to: an undo returns the item there.
+    Column("checkpoint_id", Text),
     sqlite_autoincrement=True,
 )
 
@@ -124,6 +128,9 @@ eval_cases = Table(
     Column("categories_json", Text, nullable=False, server_default="[]"),
     Column("note", Text, nullable=False, server_default=""),
     Column("reviewer", Text, nullable=False),
+    # An undone decision's case stays, marked, so that nothing learns from it.
+    Column("withdrawn_at", Float),
+    Column("withdrawn_by", Text),
     sqlite_autoincrement=True,
 )
 

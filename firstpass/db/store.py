@@ -66,6 +66,7 @@ class Item(BaseModel):
     lease_expires: float | None = None
     lease_token: int = Field(default=0, description="Fencing token: raised by every new lease on the item.")
     checkpoint_id: str | None = Field(default=None, description="The checkpoint the item shows; decisions resume it.")
+    exported_at: float | None = Field(default=None, description="When the item's line went out in an export.")
 
     @property
     def audit_pending(self) -> bool:
@@ -98,6 +99,7 @@ class AuditEntry(BaseModel):
     status_after: str | None = Field(default=None, description="The item's status once the decision was applied.")
     at: float = Field(default_factory=time.time)
     identity: str | None = Field(default=None, description="How the reviewer is known: login or self-asserted.")
+    checkpoint_id: str | None = Field(default=None, description="The checkpoint the decision was applied to.")
 
 
 @dataclass(frozen=True)
@@ -148,9 +150,9 @@ def _outcome_fields(o: Outcome) -> dict[str, Any]:
 _AUDIT_INSERT = text(
     "INSERT INTO audit_log (item_id, run, at, reviewer, action, original_line, final_line, categories_json, note,"
     " findings_json, confidence, prompt_version, drafter_model, critic_model, duration_ms, status_after, prev_hash,"
-    " hash, identity) VALUES (:item_id, :run, :at, :reviewer, :action, :original_line, :final_line, :categories_json,"
-    " :note, :findings_json, :confidence, :prompt_version, :drafter_model, :critic_model, :duration_ms,"
-    " :status_after, :prev_hash, :hash, :identity)"
+    " hash, identity, checkpoint_id) VALUES (:item_id, :run, :at, :reviewer, :action, :original_line, :final_line,"
+    " :categories_json, :note, :findings_json, :confidence, :prompt_version, :drafter_model, :critic_model,"
+    " :duration_ms, :status_after, :prev_hash, :hash, :identity, :checkpoint_id)"
     " RETURNING id"
 )
 _EVAL_INSERT = text(
@@ -426,6 +428,52 @@ class Store:
                 self._insert_eval_case(c, audit_id, entry, prospect, eval_verdict)
             return audit_id
 
+    def last_audit_row(self, item_id: int) -> tuple[int, AuditEntry] | None:
+        """The item's newest audit row and its id (None if it has none)."""
+        rows = self._rows("SELECT * FROM audit_log WHERE item_id = :id ORDER BY id DESC LIMIT 1", {"id": item_id})
+        return (int(rows[0]["id"]), _audit(rows[0])) if rows else None
+
+    def last_decision_by(self, reviewer: str, since: float) -> int | None:
+        """The item of the reviewer's newest decision since `since` that is not an undo (None if there is none)."""
+        rows = self._rows("SELECT item_id FROM audit_log WHERE reviewer = :me AND at >= :since AND action != 'undo'"
+                          " ORDER BY id DESC LIMIT 1", {"me": reviewer, "since": since})
+        return int(rows[0]["item_id"]) if rows else None
+
+    def record_undo(self, item_id: int, undone: int, expect_status: str, outcome: Outcome, audit_pending: bool,
+                    entry: AuditEntry) -> bool:
+        """One transaction: the item back to what it showed before decision `undone` (claimed by the reviewer), an
+        `undo` audit row, and that decision's eval case withdrawn. False (nothing written) if anything moved since:
+        a newer decision, a lease, an export."""
+        now = time.time()
+        fields = {**_outcome_fields(outcome), "updated_at": now}
+        if audit_pending:
+            fields.update(audited_at=None, audited_by=None)
+        cols = ", ".join(f"{k} = :{k}" for k in fields)
+        with self._tx() as c:
+            newest = c.execute(text("SELECT MAX(id) FROM audit_log WHERE item_id = :id"), {"id": item_id}).scalar()
+            if newest != undone:
+                return False
+            cur = c.execute(text(
+                f"UPDATE items SET {cols}, claimed_by = :me, claim_expires = :claim WHERE id = :id AND status = :was"
+                f" AND exported_at IS NULL AND {_LEASE_FREE}"),
+                {**fields, "id": item_id, "was": expect_status, "me": entry.reviewer, "claim": now + 300, "now": now})
+            if cur.rowcount != 1:
+                return False
+            self._insert_audit(c, entry)
+            c.execute(text("UPDATE eval_cases SET withdrawn_at = :now, withdrawn_by = :me WHERE audit_id = :undone"
+                           " AND withdrawn_at IS NULL"), {"now": now, "me": entry.reviewer, "undone": undone})
+            return True
+
+    def mark_exported(self, item_ids: Iterable[int]) -> None:
+        """Note that these items' lines went out in an export (their decisions can no longer be undone)."""
+        ids = list(item_ids)
+        with self._tx() as c:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ", ".join(f":i{k}" for k in range(len(chunk)))
+                c.execute(text(f"UPDATE items SET exported_at = :now WHERE exported_at IS NULL AND id IN ({marks})"),
+                          {"now": time.time(), **{f"i{k}": v for k, v in enumerate(chunk)}})
+
     def record_audit(self, item_id: int, reviewer: str, status: str, final_line: str | None,
                      entry: AuditEntry, prospect: Prospect, eval_verdict: str | None) -> int | None:
         """One transaction: a sampled auto-approved line's audit verdict, its audit row and eval case.
@@ -455,7 +503,8 @@ class Store:
             "original_line": e.original_line, "final_line": e.final_line, "categories_json": json.dumps(e.categories),
             "note": e.note, "findings_json": _dump_findings(e.findings), "confidence": e.confidence,
             "prompt_version": e.prompt_version, "drafter_model": e.drafter_model, "critic_model": e.critic_model,
-            "duration_ms": e.duration_ms, "status_after": e.status_after, "identity": e.identity}
+            "duration_ms": e.duration_ms, "status_after": e.status_after, "identity": e.identity,
+            "checkpoint_id": e.checkpoint_id}
         # The caller's write transaction holds the database lock, so the head cannot move under us.
         head = c.execute(text("SELECT count, last_hash FROM audit_head WHERE id = 1")).one()
         digest = row_hash(head.last_hash, content)
