@@ -7,6 +7,7 @@ import getpass
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,9 @@ def _open_store() -> Any:
 def cmd_items(args: argparse.Namespace) -> int:
     """List items with their status."""
     store = _open_store()
+    if args.run and args.run not in store.runs():
+        _err(f"there is no run {args.run!r} (runs: {', '.join(store.runs()) or 'none yet'})")
+        return 1
     items = store.items(run=args.run, status=args.status)
     if args.json:
         for item in items:
@@ -144,11 +148,14 @@ def cmd_items(args: argparse.Namespace) -> int:
         return 0
     if not items:
         _out("no items" + (f" with status {args.status}" if args.status else ""))
+        return 0
+    _out(f"{'ITEM':>6}  {'RUN':<16} {'STATUS':<13} {'CONF':<9} {'CATEGORIES':<30}  LINE")
     for item in items:
         codes = ",".join(sorted({f.category for f in item.findings})) or "-"
         conf = "-" if item.confidence is None else f"{item.confidence:.2f}"
         line = (item.final_line or item.draft or item.error or "").replace("\n", " ")
-        _out(f"{item.id:>6}  {item.run:<16.16} {item.status:<13} conf {conf:<4}  {codes:<30.30}  {line[:90]}")
+        status = "audit" if item.audit_pending else item.status
+        _out(f"{item.id:>6}  {item.run:<16.16} {status:<13} {conf:<9} {codes:<30.30}  {line[:90]}")
     return 0
 
 
@@ -160,8 +167,35 @@ def cmd_show(args: argparse.Namespace) -> int:
     except KeyError:
         _err(f"there is no item {args.item}")
         return 1
-    print(json.dumps(_item_view(item, store), indent=2))  # ASCII-only JSON: nothing for a terminal to obey
+    if args.json:
+        print(json.dumps(_item_view(item, store), indent=2))  # ASCII-only JSON: nothing for a terminal to obey
+        return 0
+    _out(_item_text(item, store))
     return 0
+
+
+def _when(at: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(at)) if at else "-"
+
+
+def _item_text(item: Item, store: Any) -> str:
+    status = f"{item.status} (sampled for audit)" if item.audit_pending else item.status
+    conf = "none" if item.confidence is None else f"{item.confidence:.2f} (uncalibrated)"
+    lines = [f"item {item.id} · run {item.run} · row {item.row} · {status}",
+             f"line:      {item.final_line or item.draft or '-'}"]
+    if item.ai_line and item.ai_line != (item.final_line or item.draft):
+        lines.append(f"AI line:   {item.ai_line}")
+    lines += [f"critic:    ready to send, {conf}",
+              f"prompt:    {item.prompt_version or '-'} · drafter {item.drafter_model or '-'} · critic "
+              f"{item.critic_model or '-'}", "findings:"]
+    lines += [f"  - {f.source} {f.code} ({f.severity}): {f.message}" for f in item.findings] or ["  none"]
+    lines.append("record:")
+    lines += [f"  {k}: {v}" for k, v in (item.original or item.prospect.prompt_fields()).items() if v]
+    audit = store.audit_log(item.id)
+    lines.append("decisions:" if audit else "decisions: none")
+    lines += [f"  {_when(a.at)} {a.reviewer} ({a.identity or 'unknown'}): {a.action} -> {a.status_after}"
+              + (f" · {a.note}" if a.note else "") for a in audit]
+    return "\n".join(lines)
 
 
 def _item_view(item: Item, store: Any) -> dict[str, Any]:
@@ -183,7 +217,10 @@ def cmd_decide(args: argparse.Namespace) -> int:
         decision = Decision(action=args.action, reviewer=args.reviewer, line=args.line,
                             categories=args.category or [], note=args.note or "", force=args.force)
     except ValidationError as exc:
-        _err("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()))
+        text = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        hint = {"edit needs the edited line": " (pass it with --line \"...\")",
+                "reject needs at least one taxonomy category": " (pass --category CODE, repeatable)"}
+        _err(text + "".join(v for k, v in hint.items() if k in text))
         return EXIT_USAGE
     settings = load_settings()
     with open_models(settings) as models, open_app(settings, models, policy=_policy(args)) as app:
@@ -194,11 +231,17 @@ def cmd_decide(args: argparse.Namespace) -> int:
                  f"on: add it with `firstpass reviewer add {decision.reviewer}`, or pass --reviewer NAME")
             return 1
         try:
-            item = app.decide(args.item, decision)
+            # An auto-approved line sampled for audit is decided as an audit: its thread has finished.
+            audit = app.item(args.item).audit_pending
+        except KeyError:
+            _err(f"there is no item {args.item}")
+            return 1
+        try:
+            item = app.audit(args.item, decision) if audit else app.decide(args.item, decision)
         except DecisionError as exc:
             _err(str(exc))
             return 1
-    _out(f"item {item.id}: {item.status}")
+    _out(f"item {item.id}: {item.status}" + (" (audit recorded)" if audit else ""))
     if item.status == "review":
         if args.action == "edit":
             _out("rules still fire on the edited line, so it stays in review (add --force to approve it anyway):")
@@ -207,6 +250,8 @@ def cmd_decide(args: argparse.Namespace) -> int:
         _out(f"  {item.draft}")
         for f in item.findings:
             _out(f"  - [{f.category}] {f.message}")
+        if args.action == "edit":
+            return 1  # refused: the edit was not approved
     elif item.final_line:
         _out(f"  {item.final_line}")
     return 0
@@ -310,7 +355,6 @@ def _read_password(name: str) -> str | None:
 
 def cmd_reviewer(args: argparse.Namespace) -> int:
     """Add, list or remove the reviewer accounts that may log in to the panel."""
-    import time
 
     from firstpass.accounts import AccountError, add_reviewer, check_name, list_reviewers, remove_reviewer
 
@@ -408,7 +452,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         counts = export_run(store, args.run, args.out, raw=args.raw)
     except ExportError as exc:
         _err(str(exc))
-        return EXIT_USAGE
+        return 1
     finally:
         store.close()
     _out(f"exported {counts.approved} approved line(s) from run {args.run!r} to {counts.path}")
@@ -443,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("show", help="show one item in full")
     s.add_argument("item", type=int)
+    s.add_argument("--json", action="store_true", help="the raw record as JSON")
     s.set_defaults(func=cmd_show)
 
     d = sub.add_parser("decide", help="decide an item waiting for review")

@@ -73,7 +73,8 @@ def test_items_and_decide(stub: str, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["run", str(DEMO_CSV), "--run", "d", "--limit", "3", "--policy", policy]) == 0
     capsys.readouterr()
     assert main(["items", "--run", "d", "--status", "review"]) == 0
-    listing = capsys.readouterr().out.strip().splitlines()
+    header, *listing = capsys.readouterr().out.strip().splitlines()
+    assert header.split()[:3] == ["ITEM", "RUN", "STATUS"]
     assert len(listing) == 3 and all("review" in line for line in listing)
     first, second, third = (int(line.split()[0]) for line in listing)
 
@@ -85,7 +86,8 @@ def test_items_and_decide(stub: str, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["decide", str(second), "reject", "--reviewer", "ana"]) == 2
     assert "category" in capsys.readouterr().err
     assert main(["decide", str(second), "reject", "--category", "tone", "--note", "meh", "--reviewer", "ana"]) == 0
-    assert main(["decide", str(third), "edit", "--line", "{first_name}, hi", "--reviewer", "ana"]) == 0
+    # Refused (rules still fire, no --force): exit 1, as every refusal.
+    assert main(["decide", str(third), "edit", "--line", "{first_name}, hi", "--reviewer", "ana"]) == 1
     out = capsys.readouterr().out
     assert "rules still fire" in out and "placeholder" in out
 
@@ -93,6 +95,9 @@ def test_items_and_decide(stub: str, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert [s.item(i).status for i in (first, second, third)] == ["approved", "rejected", "review"]
     assert [(a.reviewer, a.action) for a in s.audit_log()] == [("ana", "approve"), ("ana", "reject"), ("ana", "edit")]
     assert main(["show", str(second)]) == 0
+    text = capsys.readouterr().out
+    assert f"item {second} · run d" in text and "ana (self-asserted): reject -> rejected · meh" in text
+    assert main(["show", str(second), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["status"] == "rejected" and shown["audit"][0]["categories"] == ["tone"]
 
@@ -224,3 +229,34 @@ def test_an_unexpected_error_prints_one_line_and_logs_the_traceback(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "RuntimeError: model server said no" in err and "firstpass.log" in err
     assert "Traceback" in (home / "logs" / "firstpass.log").read_text()
+
+
+def test_exit_codes_are_the_same_everywhere(stub: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["run", str(DEMO_CSV), "--run", "d", "--limit", "2"]) == 0
+    # 1: refused or not found.
+    assert main(["items", "--run", "nosuchrun"]) == 1
+    assert main(["show", "999"]) == 1
+    assert main(["decide", "999", "approve"]) == 1
+    assert main(["undo", "999"]) == 1
+    assert main(["export", "--run", "nosuchrun", "--out", str(tmp_path / "x.csv")]) == 1
+    # 2: bad usage, naming the flag to use.
+    assert main(["decide", "1", "edit"]) == 2
+    assert "--line" in capsys.readouterr().err
+    assert main(["decide", "1", "reject"]) == 2
+    assert "--category" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["decide", "1", "bless"])
+    assert usage.value.code == 2
+
+
+def test_an_audit_sample_is_decided_from_the_command_line(stub: str, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    policy = tmp_path / "audit.toml"
+    policy.write_text("[route.tiers.standard]\naudit_sample_rate = 1.0\n")
+    assert main(["run", str(DEMO_CSV), "--run", "d", "--limit", "2", "--policy", str(policy)]) == 0
+    sampled = next(i for i in store().items(run="d") if i.audit_pending)
+    capsys.readouterr()
+    assert main(["decide", str(sampled.id), "reject", "--category", "tone", "--reviewer", "ana"]) == 0
+    assert "(audit recorded)" in capsys.readouterr().out
+    after = store().item(sampled.id)
+    assert after.status == "rejected" and after.audited_by == "ana"
