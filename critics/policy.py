@@ -6,7 +6,7 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -93,6 +93,9 @@ class PanelPolicy(BaseModel):
     lockout_seconds: float = Field(default=900.0, gt=0, description="How long a locked account or address waits.")
     session_hours: float = Field(default=12.0, gt=0, description="How long a login lasts.")
     undo_minutes: float = Field(default=10.0, ge=0, description="How long a reviewer may take a decision back.")
+    edit_with_findings: Literal["confirm", "refuse"] = Field(
+        default="confirm", description="An edit the rules still flag: approved only with an explicit 'approve anyway' "
+        "(confirm), or never (refuse). The panel and the command line follow the same setting.")
 
 
 class Policy(BaseModel):

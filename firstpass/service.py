@@ -150,6 +150,7 @@ class Firstpass:
         item still shows the same line at the same checkpoint: the next decision applies to that line.
         """
         shown = self._get(item_id)
+        self._check_force(decision)
         lease = self.store.begin_decision(item_id, decision.reviewer, self.owner, self.lease_seconds,
                                           checkpoint_id=decision.version, dead=dead_owners([shown.lease_owner]))
         if lease is None:
@@ -167,6 +168,11 @@ class Firstpass:
                                     "nothing changed: the item still shows the same line") from exc
         return self._record(lease, before, outcome_of(snapshot), decision, snapshot.values.get("decision") or {})
 
+    def _check_force(self, decision: Decision) -> None:
+        if decision.action == "edit" and decision.force and self.policy.panel.edit_with_findings == "refuse":
+            raise DecisionError("the policy refuses edits that the rules still flag (panel.edit_with_findings = "
+                                "\"refuse\"); change the line until nothing fires")
+
     def _resume(self, item: Item, decision: Decision) -> StateSnapshot:
         if decision.action == "regenerate" and item.rounds >= self.policy.route.max_regenerate_rounds:
             raise DecisionError(f"item {item.id} has used all {item.rounds} regenerations; edit or reject it")
@@ -182,11 +188,16 @@ class Firstpass:
 
     def _record(self, lease: Lease, before: Item, after: Outcome, decision: Decision, outcome: dict[str, Any]) -> Item:
         final = after.final_line if after.status in ("approved", "rejected") else None
+        note = decision.note
+        if decision.action == "edit" and decision.force and after.status == "approved":
+            overridden = sorted({f.code for f in after.findings if f.source == "rule"})
+            if overridden:
+                note = f"{note} [approved anyway over rules: {', '.join(overridden)}]".strip()
         entry = AuditEntry(
             item_id=before.id, run=before.run, reviewer=decision.reviewer, action=decision.action,
             original_line=before.ai_line or before.draft,
             final_line=final if decision.action != "edit" else (decision.line or "").strip(),
-            categories=list(decision.categories), note=decision.note, findings=before.findings,
+            categories=list(decision.categories), note=note, findings=before.findings,
             confidence=before.confidence, prompt_version=before.prompt_version, drafter_model=before.drafter_model,
             critic_model=before.critic_model, duration_ms=decision.duration_ms, status_after=after.status,
             identity=decision.identity, checkpoint_id=before.checkpoint_id,
@@ -205,6 +216,7 @@ class Firstpass:
         The item, the audit row and the eval case are written in one transaction.
         """
         item = self._get(item_id)
+        self._check_force(decision)
         if decision.action == "regenerate":
             raise DecisionError(f"item {item_id} was auto-approved and its thread has finished, so it cannot be "
                                 "regenerated; approve, edit or reject it")

@@ -348,3 +348,22 @@ def test_a_letter_key_inside_the_categories_does_not_decide(browser: Browser, pa
     expect(draft(page)).to_have_text(LINES["Acme Dental"])
     assert panel.app.store.audit_log() == []
     page.context.close()
+
+
+def test_a_flagged_edit_needs_shift_enter(browser: Browser, panel: Panel) -> None:
+    page = login(browser, panel, "alice")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    page.keyboard.press("e")
+    box = page.locator("#fp-edit input")
+    box.fill("Acme Dental has a free trial.")
+    box.press("Enter")
+    expect(page.locator("#fp-message")).to_contain_text("Rules still fire on your edit")
+    expect(draft(page)).to_have_text("Acme Dental has a free trial.")  # still on screen, not approved
+    acme = panel.item_id("Acme Dental")
+    assert panel.app.item(acme).status == "review"
+    page.keyboard.press("e")
+    box.press("Shift+Enter")
+    expect(draft(page)).to_have_text(LINES["Beta Labs"])
+    assert panel.app.item(acme).status == "approved"
+    assert "approved anyway over rules" in panel.app.store.audit_log(acme)[-1].note
+    page.context.close()

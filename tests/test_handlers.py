@@ -91,12 +91,29 @@ def test_edit_approves_the_edited_line_and_saves_an_eval_case(app: Firstpass) ->
     assert view.item_id != item_id
 
 
-def test_edit_that_still_fires_is_approved_on_save(app: Firstpass) -> None:
+def test_edit_that_still_fires_needs_an_explicit_approve_anyway(app: Firstpass) -> None:
+    # One edit policy for the panel and the command line: a save keeps it in review, a second key approves it.
     session, _ = handlers.open_next(app, "alice", Session())
     item_id = session.item_id
     line = "Acme Dental has a free trial."
-    handlers.decide(app, "alice", session, "edit", line=line)
+    session, view = handlers.decide(app, "alice", session, "edit", line=line)
+    assert session.item_id == item_id and "Rules still fire on your edit (pricing" in view.message
+    assert app.item(item_id).status == "review" and app.item(item_id).draft == line
+    session, view = handlers.decide(app, "alice", session, "edit_anyway", line=line)
     assert app.item(item_id).status == "approved" and app.item(item_id).final_line == line
+    assert "[approved anyway over rules: pricing" in app.store.audit_log(item_id)[-1].note
+    assert view.kind == "ok" and "over the rules that still fire" in view.message
+
+
+def test_the_refuse_policy_never_approves_a_flagged_edit(tmp_path: Path) -> None:
+    strict = make_app(tmp_path, LINES, confidences=CONFIDENCES)
+    strict.policy.panel.edit_with_findings = "refuse"
+    load_csv(strict, "r1", csv_rows(ROWS))
+    session, _ = handlers.open_next(strict, "alice", Session())
+    session, view = handlers.decide(strict, "alice", session, "edit_anyway", line="Acme Dental has a free trial.")
+    assert "refuses edits that the rules still flag" in view.message
+    assert strict.item(session.item_id or 0).status == "review"
+    strict.close()
 
 
 def test_unchanged_edit_counts_as_approve(app: Firstpass) -> None:

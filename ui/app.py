@@ -184,6 +184,8 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
                 with gr.Row():
                     approve = gr.Button("Approve [a]", variant="primary", elem_id="fp-approve", min_width=90)
                     save = gr.Button("Save edit [e]", elem_id="fp-save-edit", min_width=90)
+                    anyway = gr.Button("Approve edit anyway [Shift+Enter]", elem_id="fp-edit-anyway", min_width=90,
+                                       size="sm")
                     reject = gr.Button("Reject [r]", variant="stop", elem_id="fp-reject", min_width=90)
                     regen = gr.Button("Regenerate [g]", elem_id="fp-regenerate", min_width=90)
                     skip = gr.Button("Skip [s]", elem_id="fp-skip", min_width=90)
@@ -222,6 +224,7 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
         approve.click(acting("approve"), decision_inputs, outputs, **fast)
         for trigger in (save.click, edit_box.submit):
             trigger(acting("edit"), decision_inputs, outputs, **fast)
+        anyway.click(acting("edit_anyway"), decision_inputs, outputs, **fast)
         for trigger in (reject.click, reject_note.submit):
             trigger(acting("reject"), decision_inputs, outputs, **fast)
         for trigger in (regen.click, regen_note.submit):

@@ -30,6 +30,9 @@ KEYS_JS = """
     if (ev.key === 'Enter' && t && t.closest && t.closest('#fp-reject-cats')) {
       ev.preventDefault(); click('fp-reject'); t.blur(); return;
     }
+    if (ev.key === 'Enter' && ev.shiftKey && t && t.closest && t.closest('#fp-edit')) {
+      ev.preventDefault(); ev.stopPropagation(); click('fp-edit-anyway'); setTimeout(() => t.blur(), 0); return;
+    }
     if (ev.key === 'Enter' && isTyping(t) && t.closest &&
         t.closest('#fp-edit, #fp-reject-note, #fp-regen-note')) {
       setTimeout(() => t.blur(), 0);

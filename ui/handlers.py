@@ -98,14 +98,17 @@ def open_next(app: Firstpass, reviewer: str, session: Session, run: str | None =
 
 def _decision(item: Item, reviewer: str, action: str, line: str, categories: list[str], note: str,
               duration_ms: float | None, version: str | None = None) -> Decision:
-    if action == "edit" and line.strip() == (item.draft or "").strip():
+    # "edit_anyway" is the explicit second key that approves an edit the rules still flag (policy permitting).
+    force = action == "edit_anyway"
+    action = "edit" if force else action
+    if action == "edit" and not force and line.strip() == (item.draft or "").strip():
         action = "approve"  # an "edit" that changed nothing is an approval, not an override to learn from
     return Decision(
         action=action, reviewer=reviewer, line=line.strip() if action == "edit" else None,
         categories=list(categories) if action == "reject" else [],
         note=note.strip() if action in ("reject", "regenerate") else "",
         # The reviewer saw what the rules still say about the edited line before saving it.
-        force=action == "edit", duration_ms=duration_ms, version=version,
+        force=force, duration_ms=duration_ms, version=version,
     )
 
 
@@ -117,7 +120,7 @@ def _done_message(before: Item, after: Item, decision: Decision) -> str:
     if decision.action == "approve":
         return f"Approved {who}."
     if decision.action == "edit":
-        return f"Approved the edited line for {who}."
+        return f"Approved the edited line for {who}" + (" over the rules that still fire." if decision.force else ".")
     if decision.action == "reject":
         return f"Rejected {who} ({', '.join(decision.categories)})."
     if after.status == "review":
@@ -158,6 +161,14 @@ def decide(app: Firstpass, reviewer: str, session: Session, action: str, line: s
             view = item_view(app, reviewer, item_id, run, category, text, "error")
             return replace(session, version=view.version), view
         return open_next(app, reviewer, session, run, category, text, "error", lease)
+    if decision.action == "edit" and after.status == "review":
+        # Refused: the rules still fire on the edit. It stays on screen; an explicit second key approves it anyway.
+        codes = ", ".join(sorted({f.code for f in after.findings if f.source == "rule"}))
+        reviewqueue.claim(app.store, item_id, reviewer, lease)
+        text = (f"Rules still fire on your edit ({codes}), so it was not approved. Change it, or press Shift+Enter "
+                "in the edit box to approve it anyway (the audit log records the override).")
+        view = item_view(app, reviewer, item_id, run, category, text, "error")
+        return replace(session, version=view.version), view
     return open_next(app, reviewer, session, run, category, _done_message(item, after, decision), "ok", lease)
 
 

@@ -122,7 +122,7 @@ def check_html(findings: Iterable[Finding]) -> str:
         return '<div class="fp-check fp-check-ok">Rules: nothing fires on this line.</div>'
     items = "".join(f'<li><code>{esc(f.code)}</code> {esc(f.message)}</li>' for f in found)
     return (f'<div class="fp-check fp-check-fires"><b>Rules still firing ({len(found)}):</b>'
-            f'<ul>{items}</ul><span class="fp-hint">Saving approves the line anyway.</span></div>')
+            f'<ul>{items}</ul><span class="fp-hint">Enter leaves it in review; Shift+Enter approves it anyway (the override is recorded).</span></div>')
 
 
 def empty_html() -> str:
