@@ -93,6 +93,8 @@ class PanelPolicy(BaseModel):
     lockout_seconds: float = Field(default=900.0, gt=0, description="How long a locked account or address waits.")
     session_hours: float = Field(default=12.0, gt=0, description="How long a login lasts.")
     undo_minutes: float = Field(default=10.0, ge=0, description="How long a reviewer may take a decision back.")
+    min_display_ms: float = Field(default=400.0, ge=0, description="A decision key pressed sooner after its item "
+                                  "appeared is ignored: a double press decides once, and nobody decides unseen.")
     edit_with_findings: Literal["confirm", "refuse"] = Field(
         default="confirm", description="An edit the rules still flag: approved only with an explicit 'approve anyway' "
         "(confirm), or never (refuse). The panel and the command line follow the same setting.")

@@ -367,3 +367,37 @@ def test_a_flagged_edit_needs_shift_enter(browser: Browser, panel: Panel) -> Non
     assert panel.app.item(acme).status == "approved"
     assert "approved anyway over rules" in panel.app.store.audit_log(acme)[-1].note
     page.context.close()
+
+
+@pytest.fixture
+def careful_panel(tmp_path: Path) -> Iterator[Panel]:
+    """A panel that enforces the default minimum display time (400 ms) before a decision counts."""
+    app = make_app(tmp_path, LINES, confidences=CONFIDENCES, min_display_ms=400)
+    load_csv(app, "demo", csv_rows(ROWS))
+    for name, password in PASSWORDS.items():
+        accounts.add_reviewer(app.store, name, password)
+    blocks = build_panel(app)
+    url = launch_panel(blocks, app.store, port=_free_port(), block=False, quiet=True)
+    yield Panel(app, url)
+    blocks.close()
+    app.close()
+
+
+def test_a_double_press_decides_once(browser: Browser, careful_panel: Panel) -> None:
+    page = login(browser, careful_panel, "alice")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    page.wait_for_timeout(500)
+    page.keyboard.press("a")
+    page.keyboard.press("a")  # a double press: Gradio drops it while the first is pending, or the server ignores it
+    expect(draft(page)).to_have_text(LINES["Beta Labs"])
+    page.wait_for_timeout(100)
+    assert [r.item_id for r in careful_panel.app.store.audit_log()] == [careful_panel.item_id("Acme Dental")]
+    page.keyboard.press("a")  # Beta Labs has been on screen for well under 400 ms: ignored, and said
+    expect(page.locator("#fp-message")).to_contain_text("Ignored")
+    expect(draft(page)).to_have_text(LINES["Beta Labs"])
+    assert careful_panel.app.item(careful_panel.item_id("Beta Labs")).status == "review"
+    page.wait_for_timeout(500)  # read it; now a key counts
+    page.keyboard.press("a")
+    expect(draft(page)).to_have_text(LINES["Delta Roofing"])
+    assert len(careful_panel.app.store.audit_log()) == 2
+    page.context.close()

@@ -306,3 +306,17 @@ def test_a_decision_on_a_line_changed_since_it_was_shown_is_refused_and_the_new_
     assert app.item(item_id).status == "review" and "Great news" in view.draft
     _, view = handlers.decide(app, "alice", stale, "approve")  # now about the line on screen
     assert app.item(item_id).status == "approved" and app.item(item_id).final_line == "Great news, {company}!"
+
+
+def test_a_decision_sooner_than_the_minimum_display_time_is_ignored(tmp_path: Path) -> None:
+    import time
+
+    careful = make_app(tmp_path, LINES, confidences=CONFIDENCES, min_display_ms=400)
+    load_csv(careful, "r1", csv_rows(ROWS))
+    session, _ = handlers.open_next(careful, "alice", Session())
+    same, view = handlers.decide(careful, "alice", session, "approve")
+    assert same == session and "Ignored" in view.message and careful.store.audit_log() == []
+    time.sleep(0.45)
+    after, view = handlers.decide(careful, "alice", session, "approve")
+    assert view.kind == "ok" and after.item_id != session.item_id and len(careful.store.audit_log()) == 1
+    careful.close()

@@ -53,11 +53,13 @@ class ScriptedDrafter(FakeDrafter):
         return self.lines.get(company, clean_line(company))
 
 
-def policy(audit_rate: float = 0.0) -> Policy:
-    """The default policy with a chosen audit-sampling rate (0 by default, so tests decide what is sampled)."""
+def policy(audit_rate: float = 0.0, min_display_ms: float = 0.0) -> Policy:
+    """The default policy with a chosen audit-sampling rate (0 by default, so tests decide what is sampled) and
+    minimum display time (0 by default, so tests decide as fast as they like unless they test that limit)."""
     base = load_policy()
     tiers = {name: tier.model_copy(update={"audit_sample_rate": audit_rate}) for name, tier in base.route.tiers.items()}
-    return base.model_copy(update={"route": base.route.model_copy(update={"tiers": tiers})})
+    panel = base.panel.model_copy(update={"min_display_ms": min_display_ms})
+    return base.model_copy(update={"route": base.route.model_copy(update={"tiers": tiers}), "panel": panel})
 
 
 class ScriptedCritic(FakeCritic):
@@ -77,11 +79,12 @@ class ScriptedCritic(FakeCritic):
 
 
 def make_app(home: Path, lines: dict[str, str] | None = None, audit_rate: float = 0.0,
-             confidences: dict[str, float] | None = None, regenerated: str | None = None) -> Firstpass:
+             confidences: dict[str, float] | None = None, regenerated: str | None = None,
+             min_display_ms: float = 0.0) -> Firstpass:
     """A Firstpass app over a fresh database in `home`, with scripted fake models."""
     settings = load_settings({"FIRSTPASS_HOME": str(home)})
     models = Models(ScriptedDrafter(lines or {}, regenerated), ScriptedCritic(confidences))
-    return build_app(settings, models, policy(audit_rate))
+    return build_app(settings, models, policy(audit_rate, min_display_ms))
 
 
 def scripted_app(home: Path, rows: list[tuple[str, str, str, str, str]], run: str = "r1") -> Firstpass:

@@ -144,6 +144,11 @@ def decide(app: Firstpass, reviewer: str, session: Session, action: str, line: s
     except KeyError:
         return open_next(app, reviewer, session, run, category, f"Item #{item_id} no longer exists.", "error", lease)
     duration = (time.time() - session.opened_at) * 1000 if session.opened_at else None
+    least = app.policy.panel.min_display_ms
+    if duration is not None and duration < least:
+        # Too soon to have been read: a double press, or a key meant for the item before. Nothing is decided.
+        return session, item_view(app, reviewer, item_id, run, category, f"Ignored: item #{item_id} had been on "
+                                  f"screen for {duration:.0f} ms (a decision needs at least {least:.0f} ms).", "info")
     try:
         decision = _decision(item, reviewer, action, line or "", categories or [], note or "", duration,
                              session.version).model_copy(update={"identity": "login" if logged_in else "self-asserted"})
