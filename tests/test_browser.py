@@ -179,13 +179,9 @@ def test_edit_shows_rules_refire_and_saves(browser: Browser, panel: Panel) -> No
 def test_reject_with_a_category(browser: Browser, panel: Panel) -> None:
     page = login(browser, panel, "alice")
     expect(draft(page)).to_have_text(LINES["Acme Dental"])
-    preselected = page.locator("#fp-reject-cats input:checked")
-    expect(preselected).not_to_have_count(0)
-    # Start from a clean slate, so that the category saved is provably the one chosen here.
-    for name in [box.get_attribute("name") for box in preselected.all()]:
-        page.locator(f'#fp-reject-cats input[name="{name}"]').uncheck()
+    # The categories start empty (the findings' ones are only suggested), so what is saved is what was chosen.
     expect(page.locator("#fp-reject-cats input:checked")).to_have_count(0)
-    page.keyboard.press("Escape")  # letter keys do not act inside the categories (a form control); Esc leaves them
+    expect(page.locator("#fp-suggested")).to_contain_text("pricing")
     page.keyboard.press("r")
     note = page.locator("#fp-reject-note input")
     expect(note).to_be_focused()
@@ -242,6 +238,8 @@ def test_second_reviewer_cannot_take_or_decide_a_claimed_item(browser: Browser, 
     # Alice decides Delta (say, from a second tab) after bob's lease lapsed: bob's decision is refused too.
     reviewqueue.release(store, delta, "bob")
     panel.app.decide(delta, Decision(action="approve", reviewer="alice"))
+    bob.keyboard.press("c")  # take the suggested categories (they start empty)
+    expect(bob.locator("#fp-reject-cats input:checked")).not_to_have_count(0)
     bob.keyboard.press("r")
     bob.locator("#fp-reject-note input").press("Enter")
     expect(bob.locator("#fp-message")).to_contain_text("already decided (approve) by alice")
@@ -327,7 +325,8 @@ def test_undo_with_the_keyboard(browser: Browser, panel: Panel, action: str) -> 
     if action == "approve":
         page.keyboard.press("a")
     else:
-        page.locator("#fp-reject-note input, #fp-reject-note textarea").first.fill("spam")
+        page.keyboard.press("c")
+        expect(page.locator("#fp-reject-cats input:checked")).not_to_have_count(0)
         page.locator("#fp-reject").click()
     expect(draft(page)).to_have_text(LINES["Beta Labs"])
     page.keyboard.press("u")
@@ -400,4 +399,18 @@ def test_a_double_press_decides_once(browser: Browser, careful_panel: Panel) -> 
     page.keyboard.press("a")
     expect(draft(page)).to_have_text(LINES["Delta Roofing"])
     assert len(careful_panel.app.store.audit_log()) == 2
+    page.context.close()
+
+
+def test_suggested_categories_are_accepted_with_one_key(browser: Browser, panel: Panel) -> None:
+    page = login(browser, panel, "alice")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    expect(page.locator("#fp-reject-cats input:checked")).to_have_count(0)
+    page.keyboard.press("c")
+    expect(page.locator('#fp-reject-cats input[name="pricing"]')).to_be_checked()
+    expect(page.locator('#fp-reject-cats input[name="spammy"]')).to_be_checked()
+    page.locator("#fp-reject").click()
+    expect(draft(page)).to_have_text(LINES["Beta Labs"])
+    [row] = panel.app.store.audit_log(panel.item_id("Acme Dental"))
+    assert {"pricing", "spammy"} <= set(row.categories)
     page.context.close()

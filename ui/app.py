@@ -19,7 +19,7 @@ from critics.policy import PanelPolicy
 from firstpass import accounts
 from firstpass.db import Store
 from firstpass.service import Firstpass
-from ui import handlers
+from ui import handlers, render
 from ui.assets import CSS, KEYS_JS, LIVE_CHECK_JS
 from ui.guard import Guard, GuardMiddleware, allowed_hosts
 from ui.handlers import LEASE_SECONDS, Session, View
@@ -94,8 +94,11 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
         regen_box = gr.update(value="", interactive=can_regenerate) if fresh else gr.update(interactive=can_regenerate)
         return [after, view.header, view.draft, view.confidence, view.findings, view.record,
                 view.line if fresh else keep, view.check if fresh else keep,
-                view.categories if fresh else keep, "" if fresh else keep, regen_box,
-                view.left, view.message, gr.update(interactive=can_regenerate)]
+                # The categories start empty, so that an eval case records what the human chose; the findings'
+                # categories are offered as suggestions that one key (c) accepts.
+                [] if fresh else keep, "" if fresh else keep, regen_box,
+                view.left, view.message, gr.update(interactive=can_regenerate),
+                render.suggestions_html(view.categories) if fresh else keep]
 
     def on_load(session: Session, run_value: str, category_value: str, request: gr.Request) -> list[Any]:
         name = who(request)
@@ -126,6 +129,10 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
                                          _filter(category_value, ALL_CATEGORIES), lease=lease,
                                          logged_in=bool(request is not None and request.username))
         return shown(session, after, view, request, name)
+
+    def on_suggest(session: Session, chosen: list[str] | None, request: gr.Request) -> list[str]:
+        who(request)
+        return handlers.with_suggested(app, session, chosen or [])
 
     def on_skip(session: Session, run_value: str, category_value: str, request: gr.Request) -> list[Any]:
         name = who(request)
@@ -200,6 +207,10 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
                     with gr.Group():
                         reject_cats = gr.CheckboxGroup(list(CATEGORIES), label="Reject: categories",
                                                        elem_id="fp-reject-cats")
+                        with gr.Row():
+                            suggested = gr.HTML(elem_id="fp-suggested", js_on_load=None, scale=3)
+                            use_suggested = gr.Button("Use suggested [c]", elem_id="fp-use-suggested", size="sm",
+                                                      scale=1, min_width=80)
                         reject_note = gr.Textbox(label="Reject note, optional (Enter rejects)",
                                                  elem_id="fp-reject-note", lines=1, max_lines=1)
                     regen_note = gr.Textbox(label="Feedback for the drafter (Enter regenerates)",
@@ -216,7 +227,7 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
                     export_msg = gr.HTML(elem_id="fp-export-msg", js_on_load=None)
 
         outputs = [session, header, draft, confidence, findings, record, edit_box, check, reject_cats, reject_note,
-                   regen_note, left, message, regen]
+                   regen_note, left, message, regen, suggested]
         filters = [run_dd, cat_dd]
         decision_inputs = [session, edit_box, reject_cats, reject_note, regen_note, *filters]
         fast: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
@@ -230,6 +241,7 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
         for trigger in (regen.click, regen_note.submit):
             trigger(acting("regenerate"), decision_inputs, outputs, show_progress="minimal", api_visibility="private")
         skip.click(on_skip, [session, *filters], outputs, **fast)
+        use_suggested.click(on_suggest, [session, reject_cats], reject_cats, **fast)
         undo.click(on_undo, [session, *filters], outputs, **fast)
         refresh.click(on_refresh, [session, *filters], outputs, **fast)
         run_dd.input(on_filter, [session, *filters], outputs, **fast)

@@ -20,6 +20,7 @@ KEYS_JS = """
     g: () => focus('fp-regen-note'),
     s: () => click('fp-skip'),
     u: () => click('fp-undo'),
+    c: () => click('fp-use-suggested'),
   };
   // Letter keys never act while the focus is in a form control: a text box, a category checkbox, a select.
   const isTyping = (t) => t && (t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable ||
@@ -86,7 +87,17 @@ mark.fp-high { background: rgba(239, 68, 68, .30); border-bottom: 2px solid #dc2
 .fp-badge { display: inline-block; font-weight: 700; font-size: .8rem; padding: 1px 8px; border-radius: 999px; }
 .fp-audit { background: #dbeafe; color: #1e3a8a; }
 .fp-conf { font-size: .95rem; }
-.fp-conf-low { color: #b91c1c; font-weight: 600; }
+/* The critic's score is a model's own, uncalibrated: shown plainly, never as an alarm. */
+.fp-conf-low { color: var(--body-text-color-subdued); }
+.fp-uncal { font-size: .75rem; border: 1px dashed var(--border-color-primary); padding: 0 4px; border-radius: 4px; }
+/* A rule finding is a fact; the critic's is a suggestion. */
+li.fp-finding.fp-from-critic { border-left-style: dashed; }
+li.fp-finding.fp-from-critic .fp-msg { font-style: italic; }
+/* Gradio's dark theme: the same meaning in colours that read on a dark page. */
+.dark .fp-fix, .dark .fp-msg-ok, .dark .fp-check-ok { color: #86efac; }
+.dark .fp-msg-error { color: #fca5a5; }
+.dark .fp-check-fires { color: #fcd34d; }
+.dark .fp-audit { background: #1e3a8a; color: #dbeafe; }
 ol.fp-findings { margin: 0; padding-left: 0; list-style: none; }
 li.fp-finding { margin: .35rem 0; padding: .35rem .5rem; border-left: 4px solid #ca8a04; overflow-wrap: anywhere; }
 li.fp-finding.fp-medium { border-left-color: #ea580c; }

@@ -197,6 +197,17 @@ def undo_last(app: Firstpass, reviewer: str, session: Session, run: str | None =
     return Session(item_id=item_id, opened_at=time.time(), skipped=session.skipped, version=view.version), view
 
 
+def with_suggested(app: Firstpass, session: Session, chosen: list[str]) -> list[str]:
+    """The reject categories chosen so far, plus those of the findings on the tab's item, in taxonomy order."""
+    if session.item_id is None:
+        return chosen
+    try:
+        found = {f.category for f in app.item(session.item_id).findings}
+    except KeyError:
+        return chosen
+    return sorted(set(chosen) | found, key=CATEGORIES.index)
+
+
 def skip(app: Firstpass, reviewer: str, session: Session, run: str | None = None, category: str | None = None,
          lease: float = LEASE_SECONDS) -> tuple[Session, View]:
     """Put the tab's item back for anyone (this tab sees it again only when nothing else is left)."""

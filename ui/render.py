@@ -48,6 +48,10 @@ def draft_html(draft: str | None, findings: Sequence[Finding], item_id: int | No
     return f'<div class="fp-draft-text" id="fp-draft-text"{ident}>{"".join(pieces)}</div>'
 
 
+# A rule finding is a fact about the line; the critic's is a model's suggestion; a system finding says a check broke.
+SOURCE_LABEL = {"rule": "rule · fact", "critic": "critic · suggestion", "system": "check failed"}
+
+
 def findings_html(findings: Sequence[Finding], draft: str | None = None) -> str:
     """Each finding: number, source, category, severity, message, the words it points at and the suggested fix."""
     if not findings:
@@ -58,20 +62,33 @@ def findings_html(findings: Sequence[Finding], draft: str | None = None) -> str:
         quote = f' <q class="fp-quote">{esc(draft[span[0]:span[1]])}</q>' if span and draft else ""
         fix = f'<div class="fp-fix">Fix: {esc(f.suggested_fix)}</div>' if f.suggested_fix else ""
         rows.append(
-            f'<li class="fp-finding fp-{esc(f.severity)}"><span class="fp-num">{n}</span>'
-            f' <span class="fp-src fp-src-{esc(f.source)}">{esc(f.source)}</span>'
+            f'<li class="fp-finding fp-{esc(f.severity)} fp-from-{esc(f.source)}"><span class="fp-num">{n}</span>'
+            f' <span class="fp-src fp-src-{esc(f.source)}">{esc(SOURCE_LABEL.get(f.source, f.source))}</span>'
             f' <code class="fp-cat">{esc(f.category)}</code> <span class="fp-sev">{esc(f.severity)}</span>'
             f' <span class="fp-msg">{esc(f.message)}</span>{quote}{fix}</li>'
         )
     return f'<ol class="fp-findings">{"".join(rows)}</ol>'
 
 
+def suggestions_html(categories: Sequence[str]) -> str:
+    """The findings' categories, offered (not ticked) as reject categories."""
+    if not categories:
+        return '<span class="fp-suggest">No suggested categories.</span>'
+    return ('<span class="fp-suggest">Suggested: ' + ", ".join(f"<code>{esc(c)}</code>" for c in categories)
+            + "</span>")
+
+
 def confidence_html(confidence: float | None, threshold: float) -> str:
-    """The critic's confidence beside the policy threshold."""
+    """The critic's confidence for what it is: the second model's own score, not yet calibrated against humans."""
+    note = ('<span class="fp-uncal" title="The critic model\'s own score. Until it is calibrated against reviewers\' '
+            'verdicts it is not a probability; the small embedded critic answers 0.00 or 1.00 almost always.">'
+            'uncalibrated</span>')
     if confidence is None:
-        return f'<span class="fp-conf fp-conf-low">Critic confidence: none (threshold {threshold:.2f})</span>'
+        return (f'<span class="fp-conf fp-conf-low">critic: ready to send, none (no answer) · {note} · auto-approve needs '
+                f'{threshold:.2f}</span>')
     low = " fp-conf-low" if confidence < threshold else ""
-    return f'<span class="fp-conf{low}">Critic confidence: {confidence:.2f} (threshold {threshold:.2f})</span>'
+    return (f'<span class="fp-conf{low}">critic: ready to send, {confidence:.2f} · {note} · auto-approve needs '
+            f'{threshold:.2f}</span>')
 
 
 def record_fields(item: Item) -> list[tuple[str, str]]:
