@@ -414,3 +414,62 @@ def test_suggested_categories_are_accepted_with_one_key(browser: Browser, panel:
     [row] = panel.app.store.audit_log(panel.item_id("Acme Dental"))
     assert {"pricing", "spammy"} <= set(row.categories)
     page.context.close()
+
+
+def test_an_unsaved_edit_is_never_lost_silently(browser: Browser, panel: Panel) -> None:
+    page = login(browser, panel, "alice")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    page.keyboard.press("e")
+    box = page.locator("#fp-edit input")
+    box.fill("Opening a clinic is a big step for Acme Dental.")
+    page.locator("#fp-approve").click()  # approving the AI line would drop the edit: refused, said
+    expect(page.locator("#fp-message")).to_contain_text("unsaved edit")
+    assert panel.app.store.audit_log() == []
+    box.focus()
+    page.keyboard.press("Escape")  # first Esc asks
+    expect(page.locator("#fp-hint-live")).to_contain_text("Esc again discards it")
+    expect(box).to_be_focused()
+    expect(box).to_have_value("Opening a clinic is a big step for Acme Dental.")
+    page.keyboard.press("Escape")  # second Esc discards
+    expect(box).to_have_value(LINES["Acme Dental"])
+    expect(box).not_to_be_focused()
+    page.keyboard.press("a")
+    expect(draft(page)).to_have_text(LINES["Beta Labs"])
+    [row] = panel.app.store.audit_log(panel.item_id("Acme Dental"))
+    assert row.action == "approve" and row.final_line == LINES["Acme Dental"]
+    page.context.close()
+
+
+def test_question_mark_lists_every_key(browser: Browser, panel: Panel) -> None:
+    page = login(browser, panel, "alice")
+    page.keyboard.press("?")
+    help_box = page.locator("#fp-help")
+    expect(help_box).to_be_visible()
+    for key in ("a", "e", "r", "c", "g", "s", "u", "Esc", "?"):
+        expect(help_box.locator("kbd", has_text=key).first).to_be_visible()
+    page.keyboard.press("?")
+    expect(help_box).to_have_count(0)
+    page.context.close()
+
+
+def test_two_no_auth_tabs_hold_different_items(browser: Browser, tmp_path: Path) -> None:
+    app = make_app(tmp_path, LINES, confidences=CONFIDENCES)
+    load_csv(app, "demo", csv_rows(ROWS))
+    blocks = build_panel(app, reviewer="me")
+    url = launch_panel(blocks, app.store, port=_free_port(), block=False, quiet=True, auth=False)
+    try:
+        first, second = _page(browser), _page(browser)
+        first.goto(url)
+        expect(draft(first)).to_have_text(LINES["Acme Dental"])
+        second.goto(url)
+        expect(draft(second)).to_have_text(LINES["Beta Labs"])  # not the item the first tab holds
+        second.wait_for_function("window.__firstpassKeys === true")
+        second.keyboard.press("a")
+        expect(draft(second)).to_have_text(LINES["Delta Roofing"])
+        [row] = app.store.audit_log()
+        assert row.reviewer.startswith("me@tab-") and row.identity == "self-asserted"
+        first.context.close()
+        second.context.close()
+    finally:
+        blocks.close()
+        app.close()

@@ -33,7 +33,7 @@ CONCURRENCY = 16
 KEYS_HELP = ('<div class="fp-keys"><kbd>a</kbd> approve · <kbd>e</kbd> edit, <kbd>Enter</kbd> saves · '
              '<kbd>r</kbd> reject, <kbd>Enter</kbd> confirms · <kbd>g</kbd> regenerate with feedback, '
              '<kbd>Enter</kbd> sends · <kbd>s</kbd> skip · <kbd>u</kbd> undo your last decision · '
-             '<kbd>Esc</kbd> leaves a text box</div>')
+             '<kbd>Esc</kbd> leaves a text box · <kbd>?</kbd> lists every key</div>')
 
 
 def is_loopback(host: str) -> bool:
@@ -67,7 +67,10 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
     def who(request: gr.Request) -> str:
         name = request.username if request is not None else None
         if not name:
-            return reviewer  # --no-auth: nobody logs in
+            # --no-auth: nobody logs in, so each browser tab is a reviewer of its own for the claims, and two tabs
+            # never hold the same item. The audit log names the tab under the panel's reviewer name.
+            tab = getattr(request, "session_hash", None) or ""
+            return f"{reviewer}@tab-{tab[:6]}" if tab else reviewer
         # Gradio keeps login tokens in memory: a reviewer removed since logging in must not decide anything.
         if not accounts.exists(app.store, name):
             raise gr.Error(f"There is no reviewer account {name!r} any more; ask an admin to add it again.")

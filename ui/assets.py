@@ -23,11 +23,51 @@ KEYS_JS = """
     c: () => click('fp-use-suggested'),
   };
   // Letter keys never act while the focus is in a form control: a text box, a category checkbox, a select.
+  const hint = (text) => {
+    let el = document.getElementById('fp-hint-live');
+    if (!el) {
+      el = document.createElement('div'); el.id = 'fp-hint-live'; el.setAttribute('role', 'status');
+      document.body.appendChild(el);
+    }
+    el.textContent = text; el.style.display = 'block';
+    clearTimeout(el.__t); el.__t = setTimeout(() => { el.style.display = 'none'; }, 6000);
+  };
+  const HELP = [['a', 'approve the line'], ['e', 'edit it (Enter saves; Shift+Enter approves a flagged edit anyway)'],
+    ['r', 'reject (tick categories; Enter confirms)'], ['c', 'accept the suggested categories'],
+    ['g', 'regenerate with feedback (Enter sends)'], ['s', 'skip'], ['u', 'undo your last decision'],
+    ['Esc', 'leave a box (twice to discard an edit)'], ['?', 'show or hide this list']];
+  const toggleHelp = () => {
+    let el = document.getElementById('fp-help');
+    if (el) { el.remove(); return; }
+    el = document.createElement('div'); el.id = 'fp-help'; el.setAttribute('role', 'dialog');
+    el.innerHTML = '<h3>Keys</h3><dl>' + HELP.map(([k, d]) => `<dt><kbd>${k}</kbd></dt><dd>${d}</dd>`).join('') +
+      '</dl><p>Letter keys do nothing while a text box or a checkbox has the focus.</p>';
+    el.addEventListener('click', () => el.remove());
+    document.body.appendChild(el);
+  };
   const isTyping = (t) => t && (t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable ||
     t.tagName === 'INPUT');
   document.addEventListener('keydown', (ev) => {
     const t = ev.target;
-    if (ev.key === 'Escape') { if (isTyping(t)) t.blur(); return; }
+    if (ev.key === 'Escape') {
+      // Leaving the edit box with a changed line asks first: a second Esc discards the edit, Enter saves it.
+      const box = t && t.closest && t.closest('#fp-edit') ? t : null;
+      const shown = (document.getElementById('fp-draft-text') || {}).textContent || '';
+      if (box && box.value.trim() !== shown.trim()) {
+        if (!box.dataset.fpDiscard) {
+          box.dataset.fpDiscard = '1';
+          hint('Unsaved edit: Esc again discards it, Enter saves it, Shift+Enter approves it anyway.');
+          ev.preventDefault(); return;
+        }
+        delete box.dataset.fpDiscard;
+        box.value = shown; box.dispatchEvent(new Event('input', {bubbles: true}));
+        hint('Edit discarded.');
+      }
+      if (isTyping(t)) t.blur();
+      return;
+    }
+    if (t && t.dataset) delete t.dataset.fpDiscard;
+    if (ev.key === '?' && !isTyping(t)) { ev.preventDefault(); toggleHelp(); return; }
     if (ev.key === 'Enter' && t && t.closest && t.closest('#fp-reject-cats')) {
       ev.preventDefault(); click('fp-reject'); t.blur(); return;
     }
@@ -87,6 +127,14 @@ mark.fp-high { background: rgba(239, 68, 68, .30); border-bottom: 2px solid #dc2
 .fp-badge { display: inline-block; font-weight: 700; font-size: .8rem; padding: 1px 8px; border-radius: 999px; }
 .fp-audit { background: #dbeafe; color: #1e3a8a; }
 .fp-conf { font-size: .95rem; }
+#fp-hint-live { position: fixed; bottom: 16px; left: 50%; transform: translateX(-50%); z-index: 50; display: none;
+  padding: 8px 14px; border-radius: 8px; background: var(--background-fill-secondary);
+  border: 1px solid var(--border-color-primary); box-shadow: 0 2px 8px rgba(0, 0, 0, .2); }
+#fp-help { position: fixed; top: 10%; left: 50%; transform: translateX(-50%); z-index: 60; min-width: 420px;
+  padding: 16px 22px; border-radius: 10px; background: var(--background-fill-primary);
+  border: 1px solid var(--border-color-primary); box-shadow: 0 6px 24px rgba(0, 0, 0, .3); }
+#fp-help dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px; margin: 0; }
+#fp-help dd { margin: 0; }
 /* The critic's score is a model's own, uncalibrated: shown plainly, never as an alarm. */
 .fp-conf-low { color: var(--body-text-color-subdued); }
 .fp-uncal { font-size: .75rem; border: 1px dashed var(--border-color-primary); padding: 0 4px; border-radius: 4px; }

@@ -149,6 +149,12 @@ def decide(app: Firstpass, reviewer: str, session: Session, action: str, line: s
         # Too soon to have been read: a double press, or a key meant for the item before. Nothing is decided.
         return session, item_view(app, reviewer, item_id, run, category, f"Ignored: item #{item_id} had been on "
                                   f"screen for {duration:.0f} ms (a decision needs at least {least:.0f} ms).", "info")
+    typed = (line or "").strip()
+    if action == "approve" and typed and typed != (item.draft or "").strip():
+        # Approving would drop the edit in the box without a word: the reviewer says what they want instead.
+        return session, item_view(app, reviewer, item_id, run, category, "You have an unsaved edit: save it (Enter "
+                                  "in the edit box), approve it anyway (Shift+Enter), or discard it (Esc twice in the "
+                                  "edit box), then decide.", "error")
     try:
         decision = _decision(item, reviewer, action, line or "", categories or [], note or "", duration,
                              session.version).model_copy(update={"identity": "login" if logged_in else "self-asserted"})
