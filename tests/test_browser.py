@@ -153,7 +153,7 @@ def test_edit_shows_rules_refire_and_saves(browser: Browser, panel: Panel) -> No
     page = login(browser, panel, "alice")
     expect(draft(page)).to_have_text(LINES["Acme Dental"])
     page.keyboard.press("e")
-    box = page.locator("#fp-edit input")
+    box = page.locator("#fp-edit textarea")
     expect(box).to_be_focused()
     box.fill("")
     box.press_sequentially("Opening a clinic is a big step for Acme Dental.")
@@ -341,6 +341,7 @@ def test_undo_with_the_keyboard(browser: Browser, panel: Panel, action: str) -> 
 def test_a_letter_key_inside_the_categories_does_not_decide(browser: Browser, panel: Panel) -> None:
     page = login(browser, panel, "alice")
     expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    page.keyboard.press("r")  # opens the reject form
     page.locator("#fp-reject-cats input[type=checkbox]").first.focus()
     page.keyboard.press("a")
     page.wait_for_timeout(500)
@@ -353,7 +354,7 @@ def test_a_flagged_edit_needs_shift_enter(browser: Browser, panel: Panel) -> Non
     page = login(browser, panel, "alice")
     expect(draft(page)).to_have_text(LINES["Acme Dental"])
     page.keyboard.press("e")
-    box = page.locator("#fp-edit input")
+    box = page.locator("#fp-edit textarea")
     box.fill("Acme Dental has a free trial.")
     box.press("Enter")
     expect(page.locator("#fp-message")).to_contain_text("Rules still fire on your edit")
@@ -420,7 +421,7 @@ def test_an_unsaved_edit_is_never_lost_silently(browser: Browser, panel: Panel) 
     page = login(browser, panel, "alice")
     expect(draft(page)).to_have_text(LINES["Acme Dental"])
     page.keyboard.press("e")
-    box = page.locator("#fp-edit input")
+    box = page.locator("#fp-edit textarea")
     box.fill("Opening a clinic is a big step for Acme Dental.")
     page.locator("#fp-approve").click()  # approving the AI line would drop the edit: refused, said
     expect(page.locator("#fp-message")).to_contain_text("unsaved edit")
@@ -473,3 +474,34 @@ def test_two_no_auth_tabs_hold_different_items(browser: Browser, tmp_path: Path)
     finally:
         blocks.close()
         app.close()
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1440, 900)], ids=["1280x720", "1440x900"])
+def test_the_item_fits_a_laptop_screen(browser: Browser, panel: Panel, size: tuple[int, int]) -> None:
+    width, height = size
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    page.goto(panel.url)
+    page.locator("input[type=text]").fill("alice")
+    page.locator("input[type=password]").fill(PASSWORDS["alice"])
+    page.get_by_role("button", name="Login").click()
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    page.wait_for_function("window.__firstpassKeys === true")
+
+    def in_view(selector: str) -> bool:
+        box = page.locator(selector).first.bounding_box()
+        return box is not None and box["y"] >= 0 and box["y"] + min(box["height"], 40) <= height
+
+    notes = '#fp-record th:text("Notes")'
+    for selector in ("#fp-draft-text", "#fp-findings li.fp-finding", notes, "#fp-approve"):
+        assert in_view(selector), (selector, page.locator(selector).first.bounding_box())
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / f"review-{width}x{height}.png"))
+    # After a reject (the form opened lower down), the next item starts at the top again.
+    page.keyboard.press("c")
+    expect(page.locator("#fp-reject-cats input:checked")).not_to_have_count(0)
+    page.keyboard.press("r")
+    page.locator("#fp-reject-note textarea, #fp-reject-note input").first.press("Enter")
+    expect(draft(page)).to_have_text(LINES["Beta Labs"])
+    page.wait_for_function("window.scrollY === 0")
+    assert in_view("#fp-draft-text") and in_view(notes)
+    page.context.close()

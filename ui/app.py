@@ -199,15 +199,15 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
                     reject = gr.Button("Reject [r]", variant="stop", elem_id="fp-reject", min_width=90)
                     regen = gr.Button("Regenerate [g]", elem_id="fp-regenerate", min_width=90)
                     skip = gr.Button("Skip [s]", elem_id="fp-skip", min_width=90)
-                    undo = gr.Button("Undo [u]", elem_id="fp-undo", min_width=90)
-                gr.HTML(KEYS_HELP, js_on_load=None)
-                with gr.Group():
+                    undo = gr.Button("Undo [u]", elem_id="fp-undo", min_width=90, size="sm")
+                gr.HTML(KEYS_HELP, js_on_load=None, elem_id="fp-keys-help")
+                with gr.Group(elem_id="fp-edit-group"):
                     edit_box = gr.Textbox(label="Edit the line (Enter saves and approves it)", elem_id="fp-edit",
-                                          lines=1, max_lines=1)
+                                          lines=2, max_lines=4)
                     check = gr.HTML(elem_id="fp-check", js_on_load=LIVE_CHECK_JS, padding=True,
                                     server_functions=[check_edit])
                 with gr.Row():
-                    with gr.Group():
+                    with gr.Group(elem_id="fp-reject-group"):
                         reject_cats = gr.CheckboxGroup(list(CATEGORIES), label="Reject: categories",
                                                        elem_id="fp-reject-cats")
                         with gr.Row():

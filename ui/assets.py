@@ -15,12 +15,12 @@ KEYS_JS = """
   };
   const keys = {
     a: () => click('fp-approve'),
-    e: () => focus('fp-edit'),
-    r: () => focus('fp-reject-note'),
-    g: () => focus('fp-regen-note'),
+    e: () => { open('edit'); focus('fp-edit'); },
+    r: () => { open('reject'); focus('fp-reject-note'); },
+    g: () => { open('regen'); focus('fp-regen-note'); },
     s: () => click('fp-skip'),
     u: () => click('fp-undo'),
-    c: () => click('fp-use-suggested'),
+    c: () => { open('reject'); click('fp-use-suggested'); },
   };
   // Letter keys never act while the focus is in a form control: a text box, a category checkbox, a select.
   const hint = (text) => {
@@ -45,6 +45,31 @@ KEYS_JS = """
     el.addEventListener('click', () => el.remove());
     document.body.appendChild(el);
   };
+  // The edit, reject and regenerate forms show only when opened (a key, or their button), and close for each
+  // new item, which also scrolls the page back to the top: the draft is always in view.
+  const FORMS = {edit: 'fp-save-edit', reject: 'fp-reject', regen: 'fp-regenerate'};
+  const open = (name) => document.body.classList.add(`fp-show-${name}`);
+  const isOpen = (name) => document.body.classList.contains(`fp-show-${name}`);
+  document.addEventListener('click', (ev) => {
+    for (const [name, id] of Object.entries(FORMS)) {
+      const button = ev.target && ev.target.closest && ev.target.closest(`#${id}`);
+      if (button && !isOpen(name)) {
+        ev.preventDefault(); ev.stopPropagation();
+        open(name); focus({edit: 'fp-edit', reject: 'fp-reject-note', regen: 'fp-regen-note'}[name]);
+        return;
+      }
+    }
+  }, true);
+  let lastItem = null;
+  new MutationObserver(() => {
+    const d = document.getElementById('fp-draft-text');
+    const item = d ? (d.dataset.itemId || '') : '';
+    if (item !== lastItem) {
+      lastItem = item;
+      for (const name of Object.keys(FORMS)) document.body.classList.remove(`fp-show-${name}`);
+      window.scrollTo(0, 0);
+    }
+  }).observe(document.body, {subtree: true, childList: true});
   const isTyping = (t) => t && (t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable ||
     t.tagName === 'INPUT');
   document.addEventListener('keydown', (ev) => {
@@ -71,8 +96,10 @@ KEYS_JS = """
     if (ev.key === 'Enter' && t && t.closest && t.closest('#fp-reject-cats')) {
       ev.preventDefault(); click('fp-reject'); t.blur(); return;
     }
-    if (ev.key === 'Enter' && ev.shiftKey && t && t.closest && t.closest('#fp-edit')) {
-      ev.preventDefault(); ev.stopPropagation(); click('fp-edit-anyway'); setTimeout(() => t.blur(), 0); return;
+    if (ev.key === 'Enter' && t && t.closest && t.closest('#fp-edit')) {
+      // The edit box has room for a long line but holds one line: Enter saves, Shift+Enter approves anyway.
+      ev.preventDefault(); ev.stopPropagation();
+      click(ev.shiftKey ? 'fp-edit-anyway' : 'fp-save-edit'); setTimeout(() => t.blur(), 0); return;
     }
     if (ev.key === 'Enter' && isTyping(t) && t.closest &&
         t.closest('#fp-edit, #fp-reject-note, #fp-regen-note')) {
@@ -127,6 +154,17 @@ mark.fp-high { background: rgba(239, 68, 68, .30); border-bottom: 2px solid #dc2
 .fp-badge { display: inline-block; font-weight: 700; font-size: .8rem; padding: 1px 8px; border-radius: 999px; }
 .fp-audit { background: #dbeafe; color: #1e3a8a; }
 .fp-conf { font-size: .95rem; }
+/* Fits 1280x720: forms hidden until opened; findings and record scroll inside their own boxes. */
+body:not(.fp-show-edit) #fp-edit-group, body:not(.fp-show-reject) #fp-reject-group,
+body:not(.fp-show-regen) #fp-regen-note { display: none !important; }
+ol.fp-findings { max-height: 30vh; overflow-y: auto; }
+div.fp-record-box { max-height: 30vh; overflow-y: auto; }
+li.fp-finding { font-size: .88rem; line-height: 1.3; }
+#fp-keys-help { font-size: .78rem; }
+.fp-diff del { color: #b91c1c; text-decoration: line-through; }
+.fp-diff ins { color: #166534; text-decoration: none; font-weight: 600; }
+.dark .fp-diff del { color: #fca5a5; }
+.dark .fp-diff ins { color: #86efac; }
 #fp-hint-live { position: fixed; bottom: 16px; left: 50%; transform: translateX(-50%); z-index: 50; display: none;
   padding: 8px 14px; border-radius: 8px; background: var(--background-fill-secondary);
   border: 1px solid var(--border-color-primary); box-shadow: 0 2px 8px rgba(0, 0, 0, .2); }

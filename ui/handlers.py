@@ -246,7 +246,9 @@ def check_line(app: Firstpass, item_id: int | None, line: str) -> str:
         item = app.item(item_id)
     except KeyError:
         return ""
-    return render.check_html(safe_rules((line or "").strip(), item.prospect, app.context))
+    edited = (line or "").strip()
+    return (render.check_html(safe_rules(edited, item.prospect, app.context))
+            + render.diff_html(item.ai_line or item.draft or "", edited))
 
 
 def runs(app: Firstpass) -> list[str]:

@@ -6,6 +6,7 @@ so a `<script>` or an `<img onerror=...>` in a prospect's notes shows as text an
 
 from __future__ import annotations
 
+import difflib
 import html
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
@@ -102,7 +103,8 @@ def record_fields(item: Item) -> list[tuple[str, str]]:
 def record_html(item: Item) -> str:
     """The prospect record the line was drafted from, field by field, as text."""
     rows = "".join(f'<tr><th scope="row">{esc(k)}</th><td>{esc(v)}</td></tr>' for k, v in record_fields(item))
-    return f'<table class="fp-record" id="fp-record-table"><tbody>{rows}</tbody></table>'
+    return (f'<div class="fp-record-box"><table class="fp-record" id="fp-record-table"><tbody>{rows}</tbody>'
+            '</table></div>')
 
 
 def header_html(item: Item, max_rounds: int) -> str:
@@ -140,6 +142,22 @@ def check_html(findings: Iterable[Finding]) -> str:
     items = "".join(f'<li><code>{esc(f.code)}</code> {esc(f.message)}</li>' for f in found)
     return (f'<div class="fp-check fp-check-fires"><b>Rules still firing ({len(found)}):</b>'
             f'<ul>{items}</ul><span class="fp-hint">Enter leaves it in review; Shift+Enter approves it anyway (the override is recorded).</span></div>')
+
+
+def diff_html(before: str, after: str) -> str:
+    """A word diff of the edited line against the AI's line: removed words struck through, added ones marked."""
+    old, new = before.split(), after.split()
+    if old == new:
+        return ""
+    parts: list[str] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if op in ("delete", "replace"):
+            parts.append(f"<del>{esc(' '.join(old[i1:i2]))}</del>")
+        if op in ("insert", "replace"):
+            parts.append(f"<ins>{esc(' '.join(new[j1:j2]))}</ins>")
+        if op == "equal":
+            parts.append(esc(" ".join(old[i1:i2])))
+    return f'<div class="fp-diff">Changes from the AI line: {" ".join(parts)}</div>'
 
 
 def empty_html() -> str:
