@@ -505,3 +505,38 @@ def test_the_item_fits_a_laptop_screen(browser: Browser, panel: Panel, size: tup
     page.wait_for_function("window.scrollY === 0")
     assert in_view("#fp-draft-text") and in_view(notes)
     page.context.close()
+
+
+def test_a_recent_decision_is_reopened_from_the_list(browser: Browser, panel: Panel) -> None:
+    page = login(browser, panel, "alice")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    page.keyboard.press("a")
+    expect(draft(page)).to_have_text(LINES["Beta Labs"])
+    page.keyboard.press("a")
+    expect(draft(page)).to_have_text(LINES["Delta Roofing"])
+    acme = panel.item_id("Acme Dental")
+    page.locator("#fp-recent-panel").get_by_text("Your recent decisions").click()
+    page.locator("#fp-recent input").click()
+    page.get_by_role("option", name=f"#{acme} approve", exact=False).click()
+    page.locator("#fp-reopen").click()
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    assert panel.app.item(acme).status == "review"
+    assert [r.action for r in panel.app.store.audit_log(acme)] == ["approve", "undo"]
+    page.context.close()
+
+
+def test_a_decision_on_a_line_that_changed_on_screen_is_refused(browser: Browser, panel: Panel) -> None:
+    page = login(browser, panel, "alice")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    acme = panel.item_id("Acme Dental")
+    # The line changes behind this tab (alice edits it from another tab; the rules still fire, so it stays).
+    panel.app.decide(acme, Decision(action="edit", reviewer="alice", line="Great news, {company}!"))
+    page.keyboard.press("a")
+    expect(page.locator("#fp-message")).to_contain_text("changed since it was shown")
+    expect(draft(page)).to_have_text("Great news, {company}!")  # the current line, now on screen
+    assert panel.app.item(acme).status == "review"
+    page.wait_for_timeout(100)
+    page.keyboard.press("a")  # now about the line on screen
+    expect(draft(page)).to_have_text(LINES["Beta Labs"])
+    assert panel.app.item(acme).final_line == "Great news, {company}!"
+    page.context.close()

@@ -90,7 +90,8 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
         # The inputs keep what the reviewer typed when the same item stays on screen (say, a reject with no
         # category); a new item starts from its own draft and findings.
         same = before.item_id is not None and after.item_id == before.item_id
-        fresh = not same or view.kind == "ok"
+        # A new item, a done decision, or the same item showing a new line (it changed under the tab) starts afresh.
+        fresh = not same or view.kind == "ok" or before.version != after.version
         keep = gr.skip()
         # An audit sample's thread has finished: there is nothing to regenerate.
         can_regenerate = not view.audit
@@ -136,6 +137,22 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
     def on_suggest(session: Session, chosen: list[str] | None, request: gr.Request) -> list[str]:
         who(request)
         return handlers.with_suggested(app, session, chosen or [])
+
+    def on_recent(request: gr.Request) -> Any:
+        return gr.update(choices=handlers.recent(app, who(request)), value=None)
+
+    def on_reopen(session: Session, chosen: int | None, run_value: str, category_value: str,
+                  request: gr.Request) -> list[Any]:
+        name = who(request)
+        if not chosen:
+            after, view = session, handlers.item_view(app, name, session.item_id, _filter(run_value, ALL_RUNS),
+                                                      _filter(category_value, ALL_CATEGORIES),
+                                                      "Choose one of your recent decisions first.", "error")
+        else:
+            after, view = handlers.reopen(app, name, session, int(chosen), _filter(run_value, ALL_RUNS),
+                                          _filter(category_value, ALL_CATEGORIES),
+                                          logged_in=bool(request is not None and request.username))
+        return shown(session, after, view, request, name)
 
     def on_skip(session: Session, run_value: str, category_value: str, request: gr.Request) -> list[Any]:
         name = who(request)
@@ -223,6 +240,9 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
                 findings = gr.HTML(elem_id="fp-findings", js_on_load=None)
                 gr.HTML("<h3 style='margin:0'>Prospect record</h3>", js_on_load=None)
                 record = gr.HTML(elem_id="fp-record", js_on_load=None)
+                with gr.Accordion("Your recent decisions", open=False, elem_id="fp-recent-panel") as recent_panel:
+                    recent_dd = gr.Dropdown([], label="Decisions you can still take back", elem_id="fp-recent")
+                    reopen_btn = gr.Button("Reopen (undo) this decision", elem_id="fp-reopen", size="sm")
                 with gr.Accordion("Export approved lines", open=False, elem_id="fp-export-panel"):
                     export_run = gr.Dropdown([], label="Run to export", elem_id="fp-export-run")
                     export_btn = gr.Button("Export CSV", elem_id="fp-export")
@@ -245,6 +265,8 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
             trigger(acting("regenerate"), decision_inputs, outputs, show_progress="minimal", api_visibility="private")
         skip.click(on_skip, [session, *filters], outputs, **fast)
         use_suggested.click(on_suggest, [session, reject_cats], reject_cats, **fast)
+        recent_panel.expand(on_recent, None, recent_dd, **fast)
+        reopen_btn.click(on_reopen, [session, recent_dd, *filters], outputs, **fast)
         undo.click(on_undo, [session, *filters], outputs, **fast)
         refresh.click(on_refresh, [session, *filters], outputs, **fast)
         run_dd.input(on_filter, [session, *filters], outputs, **fast)

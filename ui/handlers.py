@@ -150,7 +150,8 @@ def decide(app: Firstpass, reviewer: str, session: Session, action: str, line: s
         return session, item_view(app, reviewer, item_id, run, category, f"Ignored: item #{item_id} had been on "
                                   f"screen for {duration:.0f} ms (a decision needs at least {least:.0f} ms).", "info")
     typed = (line or "").strip()
-    if action == "approve" and typed and typed != (item.draft or "").strip():
+    current = session.version is None or session.version == item.checkpoint_id  # else: stale, refused below
+    if action == "approve" and current and typed and typed != (item.draft or "").strip():
         # Approving would drop the edit in the box without a word: the reviewer says what they want instead.
         return session, item_view(app, reviewer, item_id, run, category, "You have an unsaved edit: save it (Enter "
                                   "in the edit box), approve it anyway (Shift+Enter), or discard it (Esc twice in the "
@@ -183,6 +184,14 @@ def decide(app: Firstpass, reviewer: str, session: Session, action: str, line: s
     return open_next(app, reviewer, session, run, category, _done_message(item, after, decision), "ok", lease)
 
 
+def recent(app: Firstpass, reviewer: str) -> list[tuple[str, int]]:
+    """The reviewer's decisions that may still be taken back, newest first, as (label, item id) choices."""
+    since = time.time() - app.policy.panel.undo_minutes * 60
+    return [(f"#{item_id} {row.action} {time.strftime('%H:%M', time.localtime(row.at))}: "
+             f"{(row.final_line or row.original_line or '')[:60]}", item_id)
+            for item_id, row in app.store.recent_decisions(reviewer, since)]
+
+
 def undo_last(app: Firstpass, reviewer: str, session: Session, run: str | None = None, category: str | None = None,
               lease: float = LEASE_SECONDS, logged_in: bool = False) -> tuple[Session, View]:
     """Take back the reviewer's newest decision (within the policy's window) and show that item again."""
@@ -192,6 +201,12 @@ def undo_last(app: Firstpass, reviewer: str, session: Session, run: str | None =
         return session, item_view(app, reviewer, session.item_id, run, category,
                                   f"Nothing to undo: you made no decision in the last "
                                   f"{app.policy.panel.undo_minutes:g} minutes.", "error")
+    return reopen(app, reviewer, session, item_id, run, category, logged_in)
+
+
+def reopen(app: Firstpass, reviewer: str, session: Session, item_id: int, run: str | None = None,
+           category: str | None = None, logged_in: bool = False) -> tuple[Session, View]:
+    """Take back the reviewer's decision on one item and show that item again."""
     try:
         app.undo(item_id, reviewer, identity="login" if logged_in else "self-asserted")
     except DecisionError as exc:

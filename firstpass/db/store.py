@@ -439,6 +439,14 @@ class Store:
                           " ORDER BY id DESC LIMIT 1", {"me": reviewer, "since": since})
         return int(rows[0]["item_id"]) if rows else None
 
+    def recent_decisions(self, reviewer: str, since: float, limit: int = 20) -> list[tuple[int, AuditEntry]]:
+        """The reviewer's decisions since `since` that are still their item's newest audit row, newest first."""
+        rows = self._rows("SELECT a.* FROM audit_log AS a WHERE a.reviewer = :me AND a.at >= :since"
+                          " AND a.action NOT IN ('undo', 'regenerate')"
+                          " AND a.id = (SELECT MAX(b.id) FROM audit_log AS b WHERE b.item_id = a.item_id)"
+                          " ORDER BY a.id DESC LIMIT :limit", {"me": reviewer, "since": since, "limit": limit})
+        return [(int(r["item_id"]), _audit(r)) for r in rows]
+
     def record_undo(self, item_id: int, undone: int, expect_status: str, outcome: Outcome, audit_pending: bool,
                     entry: AuditEntry) -> bool:
         """One transaction: the item back to what it showed before decision `undone` (claimed by the reviewer), an
