@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, field_validator
@@ -98,10 +99,11 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"
 
 
-def critique(critic: CriticModel, prompt: PromptTemplate, draft: str, prospect: Prospect) -> CriticResult:
+def critique(critic: CriticModel, prompt: PromptTemplate, draft: str, prospect: Prospect,
+             limits: Mapping[str, object] | None = None) -> CriticResult:
     """Run the critic on one draft; any failure (invalid answers after retries, server down, time-out) fails closed."""
     try:
-        verdict = critic.review(render(prompt, prospect.prompt_fields(), draft=draft))
+        verdict = critic.review(render(prompt, prospect.prompt_fields(), draft=draft, limits=limits))
     except Exception as exc:  # noqa: BLE001 - whatever broke, the line must go to a human, never be approved
         return failed_result(describe_error(exc), critic.model_id)
     return to_result(verdict, draft, critic.model_id)

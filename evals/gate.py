@@ -66,7 +66,8 @@ def gate_case(case: GateCase, policy: Policy, critic: CriticModel | None,
     findings = run_rules(case.draft, case.prospect, policy.rules)
     confidence = None
     if critic is not None and critic_prompt is not None:
-        result = critique(critic, critic_prompt, case.draft, case.prospect)
+        result = critique(critic, critic_prompt, case.draft, case.prospect,
+                          limits={"max_length": policy.rules.max_length})
         findings += result.findings
         confidence = result.confidence
     decision = decide_route(findings, confidence, policy.route, key=case.id, critic_used=critic is not None)

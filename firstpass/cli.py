@@ -19,6 +19,7 @@ from firstpass.csvfile import CsvError, CsvOptions, scan_prospects, stream_prosp
 from firstpass.db import STATUSES, AuditLogError, Item
 from firstpass.settings import SettingsError, load_settings
 from firstpass.terminal import escape
+from prompts.loader import PromptError
 
 EXIT_USAGE = 2
 
@@ -406,6 +407,37 @@ def cmd_undo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prompts(args: argparse.Namespace) -> int:
+    """List the prompt versions, show one, or diff two."""
+    import difflib
+
+    from prompts.loader import list_versions, load_prompt, template_text
+
+    if args.prompts_command == "list":
+        used = {r["version"]: r for r in _open_store().prompt_versions()}
+        _out(f"{'VERSION':<16} {'HASH':<12}  {'FIRST USED':<16}  DESCRIPTION")
+        for kind in ("drafter", "critic"):
+            for version in list_versions(kind):
+                p = load_prompt(kind, version)
+                first = _when(used[version]["first_used_at"]) if version in used else "never"
+                _out(f"{version:<16} {p.sha256[:12]}  {first:<16}  {p.description}")
+        return 0
+    names = [args.version] if args.prompts_command == "show" else [args.a, args.b]
+    texts = []
+    for name in names:
+        kind = name.split("-", 1)[0]
+        if kind not in ("drafter", "critic"):
+            _err(f"there is no prompt {name!r}: names look like drafter-v1 or critic-v1 (see `firstpass prompts list`)")
+            return 1
+        texts.append(template_text(kind, name))
+    if args.prompts_command == "show":
+        _out(texts[0])
+        return 0
+    for line in difflib.unified_diff(texts[0].splitlines(), texts[1].splitlines(), args.a, args.b, lineterm=""):
+        _out(line)
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     """Show the database's migration state, or bring it to the newest migration."""
     from firstpass.db import migrate
@@ -555,6 +587,16 @@ def build_parser() -> argparse.ArgumentParser:
     usub.add_parser("verify", help="walk the hash chain of the audit log and report the first broken link")
     u.set_defaults(func=cmd_audit)
 
+    pr = sub.add_parser("prompts", help="the prompt versions: list, show one, diff two")
+    prsub = pr.add_subparsers(dest="prompts_command", required=True)
+    prsub.add_parser("list", help="every version, its hash, when it was first used and what it is")
+    show_prompt = prsub.add_parser("show", help="one version's template")
+    show_prompt.add_argument("version")
+    diff_prompt = prsub.add_parser("diff", help="a unified diff of two versions' templates")
+    diff_prompt.add_argument("a")
+    diff_prompt.add_argument("b")
+    pr.set_defaults(func=cmd_prompts)
+
     b = sub.add_parser("db", help="the database's migrations: status, or upgrade to the newest")
     bsub = b.add_subparsers(dest="db_command", required=True)
     bsub.add_parser("status", help="list the migrations and mark the one the database is at")
@@ -571,7 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_path = _log_to_file()
     try:
         return int(args.func(args) or 0)
-    except (CsvError, CasesError, SettingsError, PolicyError) as exc:
+    except (CsvError, CasesError, SettingsError, PolicyError, PromptError) as exc:
         _err(str(exc))
         return EXIT_USAGE
     except AuditLogError as exc:

@@ -56,7 +56,7 @@ def outcome_of_values(values: dict[str, Any], interrupted: bool, config: Runnabl
         confidence=values.get("confidence"), audit_sample=bool(values.get("audit_sample")),
         rounds=values.get("rounds", 0), prompt_version=values.get("prompt_version"),
         drafter_model=values.get("drafter_model"), critic_model=values.get("critic_model"),
-        checkpoint_id=(config.get("configurable") or {}).get("checkpoint_id"),
+        checkpoint_id=(config.get("configurable") or {}).get("checkpoint_id"), prompt_hash=values.get("prompt_hash"),
     )
 
 

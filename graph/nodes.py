@@ -15,7 +15,12 @@ from critics.rules import run_rules
 from graph.human import apply_response, review_request
 from graph.models import critic_for, drafter_for, thread_scope
 from graph.state import Context, State
-from prompts.loader import render
+from prompts.loader import render, rendered_hash
+
+
+def limits(ctx: Context) -> dict[str, object]:
+    """The values the policy owns that prompts name (never write out): the line's maximum length."""
+    return {"max_length": ctx.policy.rules.max_length}
 
 
 def _thread(runtime: Runtime[Context]) -> str | None:
@@ -29,12 +34,12 @@ def draft(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     prompt = ctx.drafter_template()
     prospect = Prospect.model_validate(state["prospect"])
     messages = render(prompt, prospect.prompt_fields(), feedback=state.get("feedback") or "",
-                      previous_draft=state.get("draft") or "")
+                      previous_draft=state.get("draft") or "", limits=limits(ctx))
     drafter = drafter_for(ctx.drafter)
     with thread_scope(_thread(runtime)):
         line = drafter.complete(messages).strip()
-    return {"draft": line, "ai_draft": line, "prompt_version": prompt.version, "drafter_model": drafter.model_id,
-            "feedback": "", "decision": None}
+    return {"draft": line, "ai_draft": line, "prompt_version": prompt.version, "prompt_hash": rendered_hash(messages),
+            "drafter_model": drafter.model_id, "feedback": "", "decision": None}
 
 
 def check_rules(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -53,7 +58,7 @@ def check_critic(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - a critic that cannot even be built fails closed too
             result = failed_result(describe_error(exc), ctx.critic.model)
         else:
-            result = critique(critic, ctx.critic_template(), state["draft"], prospect)
+            result = critique(critic, ctx.critic_template(), state["draft"], prospect, limits=limits(ctx))
     findings = state.get("findings", []) + [f.model_dump() for f in result.findings]
     return {"findings": findings, "confidence": result.confidence, "critic_model": result.model}
 

@@ -21,6 +21,7 @@ class State(TypedDict, total=False):
 
     prospect: dict[str, Any]
     prompt_version: str
+    prompt_hash: str
     drafter_model: str
     critic_model: str
     draft: str

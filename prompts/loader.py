@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import tomllib
 from collections.abc import Mapping
@@ -23,6 +25,8 @@ class PromptTemplate(BaseModel):
 
     kind: Kind
     version: str = Field(description="Recorded on every item, e.g. 'drafter-v1'.")
+    description: str = Field(default="", description="What this version is, in one line.")
+    sha256: str = Field(default="", description="Hash of the template file: a used version must never change.")
     system: str
     user: str
     feedback_block: str = ""
@@ -41,6 +45,13 @@ def list_versions(kind: Kind) -> list[str]:
     return sorted(names, key=_number)
 
 
+def template_text(kind: Kind, version: str) -> str:
+    """The template file of a version, as text; PromptError if there is no such version."""
+    if version not in list_versions(kind):
+        raise PromptError(f"unknown {kind} prompt version {version!r}; known: {', '.join(list_versions(kind))}")
+    return resources.files("prompts").joinpath("templates", f"{version}.toml").read_text(encoding="utf-8")
+
+
 @lru_cache(maxsize=32)
 def load_prompt(kind: Kind, version: str | None = None) -> PromptTemplate:
     """Load a prompt version (the newest when `version` is None)."""
@@ -55,19 +66,35 @@ def load_prompt(kind: Kind, version: str | None = None) -> PromptTemplate:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PromptError(f"prompt {version} is not valid TOML: {exc}") from exc
-    return PromptTemplate(kind=kind, **data)
+    return PromptTemplate(kind=kind, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), **data)
 
 
 def render(prompt: PromptTemplate, fields: Mapping[str, str], draft: str = "", feedback: str = "",
-           previous_draft: str = "") -> list[dict[str, str]]:
-    """Chat messages: system, then the user template filled with the record's fields (and feedback, if any)."""
-    values = dict(fields)
+           previous_draft: str = "", limits: Mapping[str, object] | None = None) -> list[dict[str, str]]:
+    """Chat messages: system, then the user template filled with the record's fields (and feedback, if any).
+
+    `limits` are the values the policy owns (max_length): templates name them, never write them out.
+    """
+    known = dict(limits or {})
+    values: dict[str, object] = {**known, **fields}
     values["draft"] = draft
     values["feedback_block"] = (
         prompt.feedback_block.format(feedback=feedback, previous_draft=previous_draft) if feedback else ""
     )
-    messages = [{"role": "system", "content": prompt.system}]
+    try:
+        system = prompt.system.format_map(known)
+    except KeyError as exc:
+        raise PromptError(f"prompt {prompt.version} names the policy limit {exc}; pass it in `limits`") from exc
+    messages = [{"role": "system", "content": system}]
     for example in prompt.examples:
         messages += [{"role": "user", "content": example["user"]}, {"role": "assistant", "content": example["assistant"]}]
-    messages.append({"role": "user", "content": prompt.user.format(**values)})
+    try:
+        messages.append({"role": "user", "content": prompt.user.format(**values)})
+    except KeyError as exc:
+        raise PromptError(f"prompt {prompt.version} names {exc}, which neither the record nor `limits` gives") from exc
     return messages
+
+
+def rendered_hash(messages: list[dict[str, str]]) -> str:
+    """A short hash of rendered messages, recorded with every draft: what exactly the model was asked."""
+    return hashlib.sha256(json.dumps(messages, sort_keys=True).encode("utf-8")).hexdigest()[:16]

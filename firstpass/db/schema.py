@@ -67,6 +67,8 @@ items = Table(
     Column("checkpoint_id", Text),
     # When the item's line went out in an export: from then on its decision cannot be undone.
     Column("exported_at", Float),
+    # A short hash of the rendered drafter prompt: exactly what the model was asked.
+    Column("prompt_hash", Text),
     UniqueConstraint("run", "prospect_id"),
 )
 Index("items_status", items.c.status, items.c.run)
@@ -149,6 +151,16 @@ llm_calls = Table(
     sqlite_autoincrement=True,
 )
 Index("llm_calls_thread", llm_calls.c.thread)
+
+# Every prompt version the first time it was used, with the hash of its template: a used version never changes.
+prompt_versions = Table(
+    "prompt_versions", metadata,
+    Column("version", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("first_used_at", Float, nullable=False),
+)
 
 reviewers = Table(
     "reviewers", metadata,

@@ -67,6 +67,7 @@ class Item(BaseModel):
     lease_token: int = Field(default=0, description="Fencing token: raised by every new lease on the item.")
     checkpoint_id: str | None = Field(default=None, description="The checkpoint the item shows; decisions resume it.")
     exported_at: float | None = Field(default=None, description="When the item's line went out in an export.")
+    prompt_hash: str | None = Field(default=None, description="Hash of the rendered drafter prompt.")
 
     @property
     def audit_pending(self) -> bool:
@@ -128,6 +129,7 @@ class Outcome:
     drafter_model: str | None = None
     critic_model: str | None = None
     checkpoint_id: str | None = None
+    prompt_hash: str | None = None
 
 
 def thread_id(run: str, prospect_id: str) -> str:
@@ -144,7 +146,7 @@ def _outcome_fields(o: Outcome) -> dict[str, Any]:
             "findings_json": _dump_findings(o.findings), "blocking": sum(f.severity == "high" for f in o.findings),
             "confidence": o.confidence, "audit_sample": int(o.audit_sample), "rounds": o.rounds,
             "prompt_version": o.prompt_version, "drafter_model": o.drafter_model, "critic_model": o.critic_model,
-            "checkpoint_id": o.checkpoint_id, "error": None}
+            "checkpoint_id": o.checkpoint_id, "prompt_hash": o.prompt_hash, "error": None}
 
 
 _AUDIT_INSERT = text(
@@ -567,6 +569,23 @@ class Store:
                        # instructor's retry errors quote every attempt: megabytes for one item, uncapped.
                        "error": cap(error, ERROR_LIMIT) if error is not None else None,
                        "ms": duration_ms, "attempt": attempt})
+
+    # prompt versions ------------------------------------------------------------------------------
+
+    def register_prompt(self, kind: str, version: str, sha256: str, description: str = "") -> str | None:
+        """Record a prompt version at first use; returns the hash recorded before if it differs (changed in place)."""
+        with self._tx() as c:
+            known = c.execute(text("SELECT sha256 FROM prompt_versions WHERE version = :v"), {"v": version}).first()
+            if known is None:
+                c.execute(text("INSERT INTO prompt_versions (version, kind, sha256, description, first_used_at)"
+                               " VALUES (:v, :k, :h, :d, :t)"),
+                          {"v": version, "k": kind, "h": sha256, "d": description, "t": time.time()})
+                return None
+            return None if known[0] == sha256 else str(known[0])
+
+    def prompt_versions(self) -> list[RowMapping]:
+        """Every prompt version used so far, with its recorded hash."""
+        return self._rows("SELECT * FROM prompt_versions ORDER BY kind, first_used_at")
 
     # reviewer accounts ----------------------------------------------------------------------------
 

@@ -1,0 +1,71 @@
+"""Prompt versions: a used version never changes in place, the policy's limits reach the prompt, and the command
+line lists, shows and diffs versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from critics.policy import load_policy
+from critics.prospect import Prospect
+from firstpass.cli import main
+from firstpass.db import Store
+from firstpass.session import Models, build_app, check_prompt
+from firstpass.settings import Settings
+from graph.models import drafter_for
+from prompts.loader import PromptError, load_prompt, render
+
+from fakes import FakeCritic, FakeDrafter
+from tests.conftest import AppFactory, good_line, load_items, prospect
+
+
+def test_a_used_version_changed_in_place_is_refused(settings: Settings) -> None:
+    store = Store(settings.db_path)
+    original = load_prompt("drafter", "drafter-v1")
+    check_prompt(store, original)  # first use: its hash is recorded
+    check_prompt(store, original)  # the same again: fine
+    edited = original.model_copy(update={"system": original.system + " Be brief.", "sha256": "0" * 64})
+    with pytest.raises(PromptError, match="drafter-v1 was changed after it was first used.*new version file"):
+        check_prompt(store, edited)
+
+
+def test_opening_the_app_records_both_prompts(settings: Settings) -> None:
+    app = build_app(settings, Models(FakeDrafter(good_line), FakeCritic()))
+    try:
+        recorded = {r["version"]: r["sha256"] for r in app.store.prompt_versions()}
+        assert recorded == {"drafter-v1": load_prompt("drafter", "drafter-v1").sha256,
+                            "critic-v1": load_prompt("critic", "critic-v1").sha256}
+    finally:
+        app.close()
+
+
+def test_the_policy_limit_reaches_the_prompt(make_app: AppFactory) -> None:
+    fields = Prospect(first_name="Dana", company="Acme").prompt_fields()
+    for kind in ("drafter", "critic"):
+        template = load_prompt(kind)  # type: ignore[arg-type]
+        assert "{max_length}" in template.system  # named, never written out
+        assert "90 characters" in render(template, fields, limits={"max_length": 90})[0]["content"]
+        with pytest.raises(PromptError, match="max_length"):
+            render(template, fields)
+    policy = load_policy()
+    policy.rules.max_length = 95
+    app = make_app(policy=policy)
+    load_items(app, "r", [prospect(1)])
+    item = app.process(app.store.items(run="r")[0])
+    sent = drafter_for(app.context.drafter).calls[-1]
+    assert "under 95 characters" in sent[0]["content"]
+    assert item.prompt_version == "drafter-v1" and item.prompt_hash and len(item.prompt_hash) == 16
+
+
+def test_prompts_on_the_command_line(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prompts", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "drafter-v1" in out and "critic-v1" in out and load_prompt("drafter", "drafter-v1").description in out
+    assert main(["prompts", "show", "drafter-v1"]) == 0
+    assert 'version = "drafter-v1"' in capsys.readouterr().out
+    assert main(["prompts", "diff", "drafter-v1", "critic-v1"]) == 0
+    diff = capsys.readouterr().out
+    assert diff.startswith("--- drafter-v1") and '-version = "drafter-v1"' in diff and '+version = "critic-v1"' in diff
+    assert main(["prompts", "show", "drafter-v9"]) == 2
+    assert "unknown drafter prompt version 'drafter-v9'" in capsys.readouterr().err
