@@ -30,6 +30,7 @@ class GateCase(BaseModel):
     draft: str
     label: str | None = Field(default=None, description="good or bad, when the case is labelled.")
     errors: list[str] = Field(default_factory=list, description="Taxonomy codes of a bad line.")
+    final: str | None = Field(default=None, description="The line a human would send instead, when known.")
 
 
 def read_cases(path: Path | str) -> list[GateCase]:

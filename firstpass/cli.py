@@ -438,6 +438,42 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Import or export eval cases (JSONL in the `firstpass gate` format, with labels and the human's line)."""
+    import csv as csv_module
+
+    from evals.gate import read_cases
+
+    store = _open_store()
+    if args.eval_command == "import":
+        cases = read_cases(args.file)
+        added, known = store.import_eval_cases(((c.prospect, c.draft, c.label, c.errors, c.final) for c in cases),
+                                               Path(args.file).name)
+        _out(f"imported {added} eval case(s) from {args.file}; {known} were there already")
+        return 0
+    rows = [c for c in store.eval_cases() if c["withdrawn_at"] is None]
+    records = [{"id": c["case_key"], "prospect": c["prospect"], "draft": c["ai_line"], "label": c["label"]
+                or ("good" if c["verdict"] == "approve" else "bad"), "errors": c["errors"] or c["categories"],
+                "final": c["final_line"], "verdict": c["verdict"], "split": c["split"], "source": c["source"],
+                "reviewer": c["reviewer"]} for c in rows]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        with out.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv_module.writer(fh)
+            writer.writerow(["id", "company", "first_name", "draft", "label", "errors", "final", "verdict", "split"])
+            for r in records:
+                writer.writerow([r["id"], r["prospect"].get("company", ""), r["prospect"].get("first_name", ""),
+                                 r["draft"], r["label"], " ".join(r["errors"]), r["final"] or "", r["verdict"],
+                                 r["split"]])
+    else:
+        with out.open("w", encoding="utf-8") as fh:
+            for r in records:
+                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    _out(f"exported {len(records)} eval case(s) to {out}")
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     """Show the database's migration state, or bring it to the newest migration."""
     from firstpass.db import migrate
@@ -586,6 +622,14 @@ def build_parser() -> argparse.ArgumentParser:
     usub = u.add_subparsers(dest="audit_command", required=True)
     usub.add_parser("verify", help="walk the hash chain of the audit log and report the first broken link")
     u.set_defaults(func=cmd_audit)
+
+    ev = sub.add_parser("eval", help="eval cases: import labelled cases, export them with the human labels")
+    evsub = ev.add_subparsers(dest="eval_command", required=True)
+    evi = evsub.add_parser("import", help="import cases: JSONL of {id, prospect, draft} plus optional label, errors, final")
+    evi.add_argument("file")
+    evo = evsub.add_parser("export", help="export the eval cases (not the withdrawn ones) as JSONL or CSV")
+    evo.add_argument("--out", required=True, help="file to write: .jsonl, or .csv")
+    ev.set_defaults(func=cmd_eval)
 
     pr = sub.add_parser("prompts", help="the prompt versions: list, show one, diff two")
     prsub = pr.add_subparsers(dest="prompts_command", required=True)

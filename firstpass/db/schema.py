@@ -133,8 +133,15 @@ eval_cases = Table(
     # An undone decision's case stays, marked, so that nothing learns from it.
     Column("withdrawn_at", Float),
     Column("withdrawn_by", Text),
+    # The same prospect and AI line is one case (firstpass.db.evalcases); its split is drawn once and kept.
+    Column("case_key", Text),
+    Column("split", Text),
+    Column("source", Text, nullable=False, server_default="override"),
+    Column("label", Text),
+    Column("errors_json", Text, nullable=False, server_default="[]"),
     sqlite_autoincrement=True,
 )
+Index("eval_cases_key", eval_cases.c.case_key)
 
 llm_calls = Table(
     "llm_calls", metadata,

@@ -24,6 +24,7 @@ from critics.prospect import Prospect
 from firstpass.db import migrate
 from firstpass.db.auditchain import Verdict, row_hash, walk
 from firstpass.db.engine import WriteLock, make_engine, sqlite_url
+from firstpass.db.evalcases import case_key, split_of
 from firstpass.terminal import cap
 
 Status = Literal["queued", "auto_approved", "review", "approved", "rejected", "failed"]
@@ -159,9 +160,10 @@ _AUDIT_INSERT = text(
 )
 _EVAL_INSERT = text(
     "INSERT INTO eval_cases (item_id, audit_id, created_at, run, prospect_json, prompt_version, ai_line,"
-    " findings_json, confidence, verdict, final_line, categories_json, note, reviewer)"
-    " VALUES (:item_id, :audit_id, :created_at, :run, :prospect_json, :prompt_version, :ai_line, :findings_json,"
-    " :confidence, :verdict, :final_line, :categories_json, :note, :reviewer)"
+    " findings_json, confidence, verdict, final_line, categories_json, note, reviewer, case_key, split, source, label,"
+    " errors_json) VALUES (:item_id, :audit_id, :created_at, :run, :prospect_json, :prompt_version, :ai_line,"
+    " :findings_json, :confidence, :verdict, :final_line, :categories_json, :note, :reviewer, :case_key, :split,"
+    " :source, :label, :errors_json)"
 )
 # A lease is free when nobody holds it or it ran out.
 _LEASE_FREE = "(lease_owner IS NULL OR lease_expires IS NULL OR lease_expires < :now)"
@@ -524,13 +526,40 @@ class Store:
         return int(row[0])
 
     @staticmethod
-    def _insert_eval_case(c: Connection, audit_id: int, e: AuditEntry, prospect: Prospect, verdict: str) -> None:
+    def _insert_eval_case(c: Connection, audit_id: int, e: AuditEntry, prospect: Prospect, verdict: str,
+                          source: str = "override", label: str | None = None, errors: list[str] | None = None) -> bool:
+        key = case_key(prospect.model_dump(), e.original_line)
+        # The same prospect and AI line is one case: a second override of it (after an undo, or a rerun) or a
+        # second import adds nothing; only a withdrawn case makes room for a new one.
+        if c.execute(text("SELECT 1 FROM eval_cases WHERE case_key = :k AND withdrawn_at IS NULL"),
+                     {"k": key}).first() is not None:
+            return False
         c.execute(_EVAL_INSERT, {
             "item_id": e.item_id, "audit_id": audit_id, "created_at": e.at, "run": e.run,
             "prospect_json": prospect.model_dump_json(), "prompt_version": e.prompt_version, "ai_line": e.original_line,
             "findings_json": _dump_findings(e.findings), "confidence": e.confidence, "verdict": verdict,
             "final_line": e.final_line, "categories_json": json.dumps(e.categories), "note": e.note,
-            "reviewer": e.reviewer})
+            "reviewer": e.reviewer, "case_key": key, "split": split_of(key), "source": source, "label": label,
+            "errors_json": json.dumps(errors or [])})
+        return True
+
+    def import_eval_cases(self, cases: Iterable[tuple[Prospect, str, str | None, list[str], str | None]],
+                          source_name: str) -> tuple[int, int]:
+        """Store imported cases (prospect, AI line, label, errors, final line) in one transaction; (added, already
+        there)."""
+        added = known = 0
+        now = time.time()
+        with self._tx() as c:
+            for prospect, line, label, errors, final in cases:
+                verdict = {"good": "approve", "bad": "reject"}.get(label or "", "import")
+                entry = AuditEntry(item_id=0, run=f"import:{source_name}", reviewer="import", action="import",
+                                   original_line=line, final_line=final, categories=list(errors), at=now)
+                if self._insert_eval_case(c, 0, entry, prospect, verdict, source="import", label=label,
+                                          errors=list(errors)):
+                    added += 1
+                else:
+                    known += 1
+        return added, known
 
     def audit_log(self, item_id: int | None = None) -> list[AuditEntry]:
         """Audit rows, oldest first, optionally for one item."""
@@ -551,7 +580,7 @@ class Store:
         out = []
         for r in self._rows("SELECT * FROM eval_cases ORDER BY id"):
             d = dict(r)
-            for key in ("prospect_json", "findings_json", "categories_json"):
+            for key in ("prospect_json", "findings_json", "categories_json", "errors_json"):
                 d[key.removesuffix("_json")] = json.loads(d.pop(key))
             out.append(d)
         return out
