@@ -78,9 +78,8 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
-@pytest.fixture
-def panel(tmp_path: Path) -> Iterator[Panel]:
-    app = make_app(tmp_path, LINES, confidences=CONFIDENCES)
+def _serve(tmp_path: Path, min_display_ms: float = 0.0) -> Iterator[Panel]:
+    app = make_app(tmp_path, LINES, confidences=CONFIDENCES, min_display_ms=min_display_ms)
     load_csv(app, "demo", csv_rows(ROWS))
     assert [i.prospect.company for i in app.pending()] == ["Acme Dental", "Beta Labs", "Delta Roofing"]
     for name, password in PASSWORDS.items():
@@ -90,6 +89,11 @@ def panel(tmp_path: Path) -> Iterator[Panel]:
     yield Panel(app, url)
     blocks.close()
     app.close()
+
+
+@pytest.fixture
+def panel(tmp_path: Path) -> Iterator[Panel]:
+    yield from _serve(tmp_path)
 
 
 def _page(browser: Browser) -> Page:
@@ -372,15 +376,7 @@ def test_a_flagged_edit_needs_shift_enter(browser: Browser, panel: Panel) -> Non
 @pytest.fixture
 def careful_panel(tmp_path: Path) -> Iterator[Panel]:
     """A panel that enforces the default minimum display time (400 ms) before a decision counts."""
-    app = make_app(tmp_path, LINES, confidences=CONFIDENCES, min_display_ms=400)
-    load_csv(app, "demo", csv_rows(ROWS))
-    for name, password in PASSWORDS.items():
-        accounts.add_reviewer(app.store, name, password)
-    blocks = build_panel(app)
-    url = launch_panel(blocks, app.store, port=_free_port(), block=False, quiet=True)
-    yield Panel(app, url)
-    blocks.close()
-    app.close()
+    yield from _serve(tmp_path, min_display_ms=400)
 
 
 def test_a_double_press_decides_once(browser: Browser, careful_panel: Panel) -> None:
