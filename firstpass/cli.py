@@ -444,6 +444,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from evals.gate import read_cases
 
+    if args.eval_command == "run":
+        return _eval_run(args)
     store = _open_store()
     if args.eval_command == "import":
         cases = read_cases(args.file)
@@ -472,6 +474,51 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     _out(f"exported {len(records)} eval case(s) to {out}")
     return 0
+
+
+def _eval_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from evals.drafter_eval import report
+    from firstpass.evalrun import run_drafter_eval, test_cases
+    from firstpass.session import open_app, open_models
+    from prompts.loader import list_versions
+
+    versions = list_versions("drafter")
+    baseline = args.baseline or (versions[-2] if len(versions) > 1 else versions[-1])
+    for version in (args.drafter_prompt, baseline):
+        if version not in versions:
+            _err(f"there is no drafter prompt {version!r} (versions: {', '.join(versions)}); see firstpass prompts list")
+            return EXIT_USAGE
+    settings = load_settings()
+    with open_models(settings) as models, open_app(settings, models) as app:
+        cases = test_cases(app, args.limit)
+        if not cases:
+            _err("no eval cases in the test split yet: import some (firstpass eval import FILE) or review lines")
+            return 1
+        total = len(cases) * 2 * args.repeat
+        progress = _progress(total)
+        comparison = run_drafter_eval(app, baseline, args.drafter_prompt, repeat=args.repeat, limit=args.limit,
+                                      concurrency=args.concurrency, on_done=lambda _o: progress(None))
+    data = report(comparison)
+    table = Table(title=f"drafter eval on {len(cases)} test case(s), {args.repeat} repeat(s)")
+    for column in ("version", "passed", "pass rate", "Wilson 95%", "flaky", "top categories"):
+        table.add_column(column)
+    for side in ("baseline", "candidate"):
+        v = data[side]
+        top = ", ".join(f"{k} {n}" for k, n in sorted(v["categories"].items(), key=lambda kv: -kv[1])[:3]) or "-"
+        table.add_row(escape(v["version"]), f"{v['passed']}/{v['cases']}", f"{v['pass_rate']:.0%}",
+                      f"{v['wilson_95'][0]:.0%}-{v['wilson_95'][1]:.0%}", str(len(v["flaky_cases"])), escape(top))
+    Console().print(table)
+    paired = data["paired"]
+    _out(f"paired: {paired['newly_fixed']} newly fixed, {paired['newly_failing']} newly failing, "
+         f"exact McNemar p = {paired['mcnemar_exact_p']:.3g}")
+    _out(f"verdict: {data['verdict']}")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(data, indent=2), encoding="utf-8")
+        _out(f"report written to {args.json_out}")
+    return 1 if args.fail_on_regression and data["verdict"] == "regressed" else 0
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -629,6 +676,14 @@ def build_parser() -> argparse.ArgumentParser:
     evi.add_argument("file")
     evo = evsub.add_parser("export", help="export the eval cases (not the withdrawn ones) as JSONL or CSV")
     evo.add_argument("--out", required=True, help="file to write: .jsonl, or .csv")
+    evr = evsub.add_parser("run", help="draft the test split's cases with two drafter prompt versions and compare")
+    evr.add_argument("--drafter-prompt", required=True, help="the candidate drafter prompt version, e.g. drafter-v2")
+    evr.add_argument("--baseline", help="the version to compare with (default: the one before the newest)")
+    evr.add_argument("--repeat", type=int, default=1, help="draft each case N times (flakiness)")
+    evr.add_argument("--limit", type=int, help="at most N cases")
+    evr.add_argument("--concurrency", type=int, default=4, help="model calls in flight at once (default 4)")
+    evr.add_argument("--json-out", help="write the report as JSON here")
+    evr.add_argument("--fail-on-regression", action="store_true", help="exit 1 when the verdict is 'regressed'")
     ev.set_defaults(func=cmd_eval)
 
     pr = sub.add_parser("prompts", help="the prompt versions: list, show one, diff two")
