@@ -286,3 +286,19 @@ def test_a_database_made_by_main_before_migrations_upgrades_in_place(tmp_path: P
         assert app.store.counts("legacy") == {"approved": 4, "auto_approved": 1, "rejected": 2}
     finally:
         app.close()
+
+
+def test_two_processes_loading_one_file_store_each_row_once(tmp_path: Path) -> None:
+    from critics.prospect import Prospect
+
+    path = tmp_path / "x.db"
+    Store(path).ensure_run("r")
+    rows = [(i + 2, {}, Prospect(id=f"p{i}", first_name="Ada", company=f"Co {i}")) for i in range(3000)]
+    added: list[int] = []
+    loaders = [threading.Thread(target=lambda: added.append(Store(path).add_items("r", iter(rows))))
+               for _ in range(2)]
+    for t in loaders:
+        t.start()
+    for t in loaders:
+        t.join()
+    assert sum(added) == 3000 and len(Store(path).items(run="r")) == 3000

@@ -280,10 +280,12 @@ class Store:
         return added + (self._insert_items(pending) if pending else 0)
 
     def _insert_items(self, rows: list[dict[str, Any]]) -> int:
+        # Another process may load the same file at the same moment: a row it stored first is left to it.
         with self._tx() as c:
-            c.execute(text("INSERT INTO items (run, prospect_id, row, original_json, prospect_json, created_at,"
-                           " updated_at) VALUES (:run, :pid, :row, :orig, :prospect, :now, :now)"), rows)
-        return len(rows)
+            result = c.execute(text("INSERT INTO items (run, prospect_id, row, original_json, prospect_json,"
+                                    " created_at, updated_at) VALUES (:run, :pid, :row, :orig, :prospect, :now, :now)"
+                                    " ON CONFLICT (run, prospect_id) DO NOTHING"), rows)
+        return max(0, int(result.rowcount))
 
     def item(self, item_id: int) -> Item:
         """One item by id; KeyError if there is none."""
