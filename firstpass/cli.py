@@ -18,7 +18,7 @@ from evals.gate import CasesError
 from firstpass.csvfile import CsvError, CsvOptions, scan_prospects, stream_prospects
 from firstpass.db import STATUSES, AuditLogError, Item
 from firstpass.settings import SettingsError, load_settings
-from firstpass.terminal import escape
+from firstpass.terminal import escape, one_line
 from prompts.loader import PromptError
 
 EXIT_USAGE = 2
@@ -727,9 +727,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - one line on the terminal; the traceback goes to the log file
         logging.getLogger("firstpass").exception("%s failed", args.command)
-        first = (str(exc).strip().splitlines() or [""])[0][:300]
         where = f" (details in {log_path})" if log_path else ""
-        _err(f"{type(exc).__name__}: {first}{where}")
+        _err(f"{one_line(exc)}{where}")
         return 1
 
 

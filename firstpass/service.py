@@ -20,6 +20,7 @@ from critics.policy import Policy
 from firstpass.db import AuditEntry, Item, Lease, Outcome, Store, reviewqueue
 from firstpass.db.checkpoints import close_checkpointer, open_checkpointer
 from firstpass.leases import LeaseKeeper, dead_owners, process_owner
+from firstpass.terminal import one_line
 from graph.builder import build_graph
 from graph.human import Decision
 from graph.models import unregister_client
@@ -34,12 +35,6 @@ LEASE_SECONDS = 60.0
 
 class DecisionError(ValueError):
     """A decision that cannot be applied (item not pending, claimed by someone else, invalid action)."""
-
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception as one short line: its type and the first line of its message."""
-    first = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {first[:limit]}"
 
 
 def outcome_of(snapshot: StateSnapshot) -> Outcome:

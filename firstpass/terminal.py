@@ -17,6 +17,12 @@ def escape(text: object) -> str:
     return "".join(out)
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one short line: its type and the first line of its message."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:limit]}"
+
+
 def cap(text: str, limit: int = 4096) -> str:
     """At most `limit` characters of `text`, saying how much was cut."""
     if len(text) <= limit:

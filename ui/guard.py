@@ -123,10 +123,6 @@ class Guard:
         rows = self.store.reviewer_rows(session.name)
         return bool(rows) and float(rows[0]["created_at"]) <= session.issued
 
-    def middleware(self, app: ASGIApp) -> ASGIApp:
-        """The ASGI app that runs these checks in front of `app`."""
-        return GuardMiddleware(app, self)
-
 
 class GuardMiddleware:
     """The guard's checks as ASGI middleware (Starlette builds it as `GuardMiddleware(app, guard=...)`)."""

@@ -359,30 +359,26 @@ class Store:
     def release_lease(self, lease: Lease) -> bool:
         """Give a lease back (nothing else changes); False if it had already been taken over."""
         with self._tx() as c:
-            return self._release(c, lease)
-
-    @staticmethod
-    def _release(c: Connection, lease: Lease, claim_too: bool = False) -> bool:
-        claim = ", claimed_by = NULL, claim_expires = NULL" if claim_too else ""
-        cur = c.execute(text(f"UPDATE items SET lease_owner = NULL, lease_expires = NULL{claim}"
-                             " WHERE id = :id AND lease_token = :token"), {"id": lease.item_id, "token": lease.token})
-        return cur.rowcount == 1
+            cur = c.execute(text("UPDATE items SET lease_owner = NULL, lease_expires = NULL"
+                                 " WHERE id = :id AND lease_token = :token"), {"id": lease.item_id, "token": lease.token})
+            return cur.rowcount == 1
 
     def save_outcome(self, lease: Lease, outcome: Outcome) -> bool:
         """Record where the item's thread stands and free the item, if the lease still holds; False if fenced out."""
         fields = {**_outcome_fields(outcome), "updated_at": time.time()}
         with self._tx() as c:
-            return self._save(c, lease, fields, claim_too=True)
+            return self._save(c, lease, fields)
 
     def save_failure(self, lease: Lease, error: str) -> bool:
         """Mark a leased item failed (it is retried by the next run), if the lease still holds."""
         with self._tx() as c:
-            return self._save(c, lease, {"status": "failed", "error": error, "updated_at": time.time()}, claim_too=True)
+            return self._save(c, lease, {"status": "failed", "error": error, "updated_at": time.time()})
 
-    def _save(self, c: Connection, lease: Lease, fields: dict[str, Any], claim_too: bool = False) -> bool:
+    def _save(self, c: Connection, lease: Lease, fields: dict[str, Any]) -> bool:
+        # Saving ends the work on the item: the writer's lease and the reviewer's claim are both released.
         cols = ", ".join(f"{k} = :{k}" for k in fields)
-        claim = ", claimed_by = NULL, claim_expires = NULL" if claim_too else ""
-        cur = c.execute(text(f"UPDATE items SET {cols}, lease_owner = NULL, lease_expires = NULL{claim}"
+        cur = c.execute(text(f"UPDATE items SET {cols}, lease_owner = NULL, lease_expires = NULL,"
+                             " claimed_by = NULL, claim_expires = NULL"
                              " WHERE id = :id AND lease_token = :token AND lease_owner = :owner"),
                         {**fields, "id": lease.item_id, "token": lease.token, "owner": lease.owner})
         return cur.rowcount == 1
@@ -427,7 +423,7 @@ class Store:
         """
         fields = {**_outcome_fields(outcome), "updated_at": time.time()}
         with self._tx() as c:
-            if not self._save(c, lease, fields, claim_too=True):
+            if not self._save(c, lease, fields):
                 return None
             audit_id = self._insert_audit(c, entry)
             if eval_verdict is not None:
