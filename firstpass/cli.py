@@ -17,21 +17,16 @@ from critics.policy import PolicyError
 from evals.gate import CasesError
 from firstpass.csvfile import CsvError, CsvOptions, scan_prospects, stream_prospects
 from firstpass.db import STATUSES, AuditLogError, Item
+from firstpass.evalcli import add_parser as add_eval_parser
 from firstpass.settings import SettingsError, load_settings
-from firstpass.terminal import escape, one_line
+from firstpass.terminal import complain, one_line, say
 from prompts.loader import PromptError
 
 EXIT_USAGE = 2
 
 
-def _err(message: str) -> None:
-    print(escape(f"firstpass: {message}"), file=sys.stderr)
-
-
-def _out(text: str = "") -> None:
-    # Everything that reaches the terminal goes through here: a CSV cell or a model's answer can hold escape
-    # sequences that would set the title, clear the screen or hide text.
-    print("\n".join(escape(line) for line in text.split("\n")))
+# Everything that reaches the terminal goes through these two: escaped, never obeyed.
+_err, _out = complain, say
 
 
 def _default_reviewer() -> str:
@@ -411,8 +406,10 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     """List the prompt versions, show one, or diff two."""
     import difflib
 
+    from firstpass.session import use_prompt_dir
     from prompts.loader import list_versions, load_prompt, template_text
 
+    use_prompt_dir(load_settings())
     if args.prompts_command == "list":
         used = {r["version"]: r for r in _open_store().prompt_versions()}
         _out(f"{'VERSION':<16} {'HASH':<12}  {'FIRST USED':<16}  DESCRIPTION")
@@ -436,89 +433,6 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     for line in difflib.unified_diff(texts[0].splitlines(), texts[1].splitlines(), args.a, args.b, lineterm=""):
         _out(line)
     return 0
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    """Import or export eval cases (JSONL in the `firstpass gate` format, with labels and the human's line)."""
-    import csv as csv_module
-
-    from evals.gate import read_cases
-
-    if args.eval_command == "run":
-        return _eval_run(args)
-    store = _open_store()
-    if args.eval_command == "import":
-        cases = read_cases(args.file)
-        added, known = store.import_eval_cases(((c.prospect, c.draft, c.label, c.errors, c.final) for c in cases),
-                                               Path(args.file).name)
-        _out(f"imported {added} eval case(s) from {args.file}; {known} were there already")
-        return 0
-    rows = [c for c in store.eval_cases() if c["withdrawn_at"] is None]
-    records = [{"id": c["case_key"], "prospect": c["prospect"], "draft": c["ai_line"], "label": c["label"]
-                or ("good" if c["verdict"] == "approve" else "bad"), "errors": c["errors"] or c["categories"],
-                "final": c["final_line"], "verdict": c["verdict"], "split": c["split"], "source": c["source"],
-                "reviewer": c["reviewer"]} for c in rows]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".csv":
-        with out.open("w", encoding="utf-8", newline="") as fh:
-            writer = csv_module.writer(fh)
-            writer.writerow(["id", "company", "first_name", "draft", "label", "errors", "final", "verdict", "split"])
-            for r in records:
-                writer.writerow([r["id"], r["prospect"].get("company", ""), r["prospect"].get("first_name", ""),
-                                 r["draft"], r["label"], " ".join(r["errors"]), r["final"] or "", r["verdict"],
-                                 r["split"]])
-    else:
-        with out.open("w", encoding="utf-8") as fh:
-            for r in records:
-                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    _out(f"exported {len(records)} eval case(s) to {out}")
-    return 0
-
-
-def _eval_run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from evals.drafter_eval import report
-    from firstpass.evalrun import run_drafter_eval, test_cases
-    from firstpass.session import open_app, open_models
-    from prompts.loader import list_versions
-
-    versions = list_versions("drafter")
-    baseline = args.baseline or (versions[-2] if len(versions) > 1 else versions[-1])
-    for version in (args.drafter_prompt, baseline):
-        if version not in versions:
-            _err(f"there is no drafter prompt {version!r} (versions: {', '.join(versions)}); see firstpass prompts list")
-            return EXIT_USAGE
-    settings = load_settings()
-    with open_models(settings) as models, open_app(settings, models) as app:
-        cases = test_cases(app, args.limit)
-        if not cases:
-            _err("no eval cases in the test split yet: import some (firstpass eval import FILE) or review lines")
-            return 1
-        total = len(cases) * 2 * args.repeat
-        progress = _progress(total)
-        comparison = run_drafter_eval(app, baseline, args.drafter_prompt, repeat=args.repeat, limit=args.limit,
-                                      concurrency=args.concurrency, on_done=lambda _o: progress(None))
-    data = report(comparison)
-    table = Table(title=f"drafter eval on {len(cases)} test case(s), {args.repeat} repeat(s)")
-    for column in ("version", "passed", "pass rate", "Wilson 95%", "flaky", "top categories"):
-        table.add_column(column)
-    for side in ("baseline", "candidate"):
-        v = data[side]
-        top = ", ".join(f"{k} {n}" for k, n in sorted(v["categories"].items(), key=lambda kv: -kv[1])[:3]) or "-"
-        table.add_row(escape(v["version"]), f"{v['passed']}/{v['cases']}", f"{v['pass_rate']:.0%}",
-                      f"{v['wilson_95'][0]:.0%}-{v['wilson_95'][1]:.0%}", str(len(v["flaky_cases"])), escape(top))
-    Console().print(table)
-    paired = data["paired"]
-    _out(f"paired: {paired['newly_fixed']} newly fixed, {paired['newly_failing']} newly failing, "
-         f"exact McNemar p = {paired['mcnemar_exact_p']:.3g}")
-    _out(f"verdict: {data['verdict']}")
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(data, indent=2), encoding="utf-8")
-        _out(f"report written to {args.json_out}")
-    return 1 if args.fail_on_regression and data["verdict"] == "regressed" else 0
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -670,21 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
     usub.add_parser("verify", help="walk the hash chain of the audit log and report the first broken link")
     u.set_defaults(func=cmd_audit)
 
-    ev = sub.add_parser("eval", help="eval cases: import labelled cases, export them with the human labels")
-    evsub = ev.add_subparsers(dest="eval_command", required=True)
-    evi = evsub.add_parser("import", help="import cases: JSONL of {id, prospect, draft} plus optional label, errors, final")
-    evi.add_argument("file")
-    evo = evsub.add_parser("export", help="export the eval cases (not the withdrawn ones) as JSONL or CSV")
-    evo.add_argument("--out", required=True, help="file to write: .jsonl, or .csv")
-    evr = evsub.add_parser("run", help="draft the test split's cases with two drafter prompt versions and compare")
-    evr.add_argument("--drafter-prompt", required=True, help="the candidate drafter prompt version, e.g. drafter-v2")
-    evr.add_argument("--baseline", help="the version to compare with (default: the one before the newest)")
-    evr.add_argument("--repeat", type=int, default=1, help="draft each case N times (flakiness)")
-    evr.add_argument("--limit", type=int, help="at most N cases")
-    evr.add_argument("--concurrency", type=int, default=4, help="model calls in flight at once (default 4)")
-    evr.add_argument("--json-out", help="write the report as JSON here")
-    evr.add_argument("--fail-on-regression", action="store_true", help="exit 1 when the verdict is 'regressed'")
-    ev.set_defaults(func=cmd_eval)
+    add_eval_parser(sub)
 
     pr = sub.add_parser("prompts", help="the prompt versions: list, show one, diff two")
     prsub = pr.add_subparsers(dest="prompts_command", required=True)

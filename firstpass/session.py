@@ -16,7 +16,7 @@ from firstpass.service import Firstpass
 from firstpass.settings import ModelEndpoint, Settings
 from graph.models import CallLog, ChatDrafter, InstructorCritic, ModelCall, ModelSpec, register_client
 from graph.state import Context
-from prompts.loader import PromptError, PromptTemplate, list_versions
+from prompts.loader import PromptError, PromptTemplate, add_prompt_dir, list_versions
 
 
 @dataclass
@@ -116,18 +116,28 @@ def make_context(settings: Settings, models: Models, store: Store | None = None,
 
 def build_app(settings: Settings, models: Models, policy: Policy | None = None) -> Firstpass:
     """The Firstpass service over the settings' database with `models` (close it when done)."""
+    use_prompt_dir(settings)
     store = Store(settings.database)
-    context, names = make_context(settings, models, store, policy)
-    for template in (context.drafter_template(), context.critic_template()):
-        check_prompt(store, template)
+    try:
+        context, names = make_context(settings, models, store, policy)
+        for template in (context.drafter_template(), context.critic_template()):
+            check_prompt(store, template)
+    except BaseException:
+        store.close()
+        raise
     return Firstpass(store, context, clients=names)
+
+
+def use_prompt_dir(settings: Settings) -> None:
+    """Read the team's own prompt versions too, when the settings name their folder."""
+    if settings.prompts_dir is not None:
+        add_prompt_dir(settings.prompts_dir)
 
 
 def check_prompt(store: Store, template: PromptTemplate) -> None:
     """Record a prompt version at first use; refuse one whose template changed after it was used."""
     before = store.register_prompt(template.kind, template.version, template.sha256, template.description)
     if before is not None:
-        store.close()
         raise PromptError(f"prompt {template.version} was changed after it was first used (its template hash was "
                           f"{before[:12]}, is now {template.sha256[:12]}); a used version never changes: put the "
                           f"change in a new version file (e.g. {template.kind}-v{len(list_versions(template.kind)) + 1})"

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     policy_path: Path | None = Field(default=None, validation_alias=AliasChoices("FIRSTPASS_POLICY", "policy"),
                                      description="Policy TOML overlaying the defaults (FIRSTPASS_POLICY).")
     prompt_version: str | None = Field(default=None, description="Drafter prompt version; None means the newest.")
+    prompts_dir: Path | None = Field(default=None, description="A folder of the team's own prompt versions, read after "
+                                     "the bundled ones; `eval suggest --write` writes there (FIRSTPASS_PROMPTS_DIR).")
     require_known_reviewer: bool = Field(default=False, description="Refuse command-line decisions whose --reviewer "
                                          "has no panel account (FIRSTPASS_REQUIRE_KNOWN_REVIEWER).")
 

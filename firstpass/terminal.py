@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 
 
@@ -28,3 +29,14 @@ def cap(text: str, limit: int = 4096) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]} [... {len(text) - limit} more characters cut]"
+
+
+def say(text: str = "") -> None:
+    """Print to standard output, every line escaped: a CSV cell or a model's answer can hold escape sequences that
+    would set the title, clear the screen or hide text."""
+    print("\n".join(escape(line) for line in text.split("\n")))
+
+
+def complain(message: str) -> None:
+    """Print `firstpass: message` to standard error, escaped."""
+    print(escape(f"firstpass: {message}"), file=sys.stderr)

@@ -9,6 +9,7 @@ import tomllib
 from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -38,34 +39,72 @@ def _number(version: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+# Where versions are looked up: the bundled templates, then any folder added with `add_prompt_dir` (a team's own
+# versions, written by `firstpass eval suggest --write`). A version name means one file: the first found.
+_EXTRA_DIRS: list[Path] = []
+
+
+def bundled_dir() -> Path:
+    """The folder of the templates that ship with firstpass."""
+    return Path(str(resources.files("prompts").joinpath("templates")))
+
+
+def add_prompt_dir(folder: Path) -> None:
+    """Also look for prompt versions in this folder (after the bundled ones)."""
+    if folder not in _EXTRA_DIRS:
+        _EXTRA_DIRS.append(folder)
+
+
+def prompt_dirs() -> list[Path]:
+    """Every folder prompt versions are read from, in lookup order."""
+    return [bundled_dir(), *_EXTRA_DIRS]
+
+
+def _files(kind: Kind) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for folder in prompt_dirs():
+        if folder.is_dir():
+            for path in folder.glob(f"{kind}-*.toml"):
+                found.setdefault(path.name.removesuffix(".toml"), path)
+    return found
+
+
 def list_versions(kind: Kind) -> list[str]:
     """Every version of a prompt kind, oldest first."""
-    names = [p.name.removesuffix(".toml") for p in resources.files("prompts").joinpath("templates").iterdir()
-             if p.name.startswith(f"{kind}-") and p.name.endswith(".toml")]
-    return sorted(names, key=_number)
+    return sorted(_files(kind), key=_number)
+
+
+def template_path(kind: Kind, version: str) -> Path:
+    """The file of a version; PromptError if there is no such version."""
+    files = _files(kind)
+    if version not in files:
+        raise PromptError(f"unknown {kind} prompt version {version!r}; known: {', '.join(sorted(files, key=_number))}")
+    return files[version]
 
 
 def template_text(kind: Kind, version: str) -> str:
     """The template file of a version, as text; PromptError if there is no such version."""
-    if version not in list_versions(kind):
-        raise PromptError(f"unknown {kind} prompt version {version!r}; known: {', '.join(list_versions(kind))}")
-    return resources.files("prompts").joinpath("templates", f"{version}.toml").read_text(encoding="utf-8")
+    return template_path(kind, version).read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=32)
 def load_prompt(kind: Kind, version: str | None = None) -> PromptTemplate:
     """Load a prompt version (the newest when `version` is None)."""
     versions = list_versions(kind)
     if not versions:
         raise PromptError(f"no {kind} prompt templates found")
-    version = version or versions[-1]
-    if version not in versions:
-        raise PromptError(f"unknown {kind} prompt version {version!r}; known: {', '.join(versions)}")
-    text = resources.files("prompts").joinpath("templates", f"{version}.toml").read_text(encoding="utf-8")
+    path = template_path(kind, version or versions[-1])
+    stat = path.stat()
+    # Keyed by the file's size and time, so that a version edited in place is read again (and then refused).
+    return _parse(kind, str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _parse(kind: Kind, path: str, _mtime_ns: int, _size: int) -> PromptTemplate:
+    text = Path(path).read_text(encoding="utf-8")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PromptError(f"prompt {version} is not valid TOML: {exc}") from exc
+        raise PromptError(f"prompt {Path(path).stem} is not valid TOML: {exc}") from exc
     return PromptTemplate(kind=kind, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), **data)
 
 

@@ -536,3 +536,34 @@ def test_a_decision_on_a_line_that_changed_on_screen_is_refused(browser: Browser
     expect(draft(page)).to_have_text(LINES["Beta Labs"])
     assert panel.app.item(acme).final_line == "Great news, {company}!"
     page.context.close()
+
+
+def test_the_evals_tab_shows_the_newest_report_and_keys_there_decide_nothing(browser: Browser, panel: Panel) -> None:
+    from test_html_report import XSS_NOTES as REPORT_XSS
+    from test_html_report import make_report
+
+    report = make_report()
+    report["drafter"]["cases"][0]["prospect"]["notes"] = REPORT_XSS
+    run_id, _ = panel.app.store.eval_runs.open("k", {"baseline": "drafter-v1", "candidate": "drafter-v2",
+                                                     "critic": "critic-v1"}, "set")
+    panel.app.store.eval_runs.finish(run_id, report)
+    page = login(browser, panel, "alice")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    page.get_by_role("tab", name="Evals").click()
+    expect(page.locator("#fp-eval-table")).to_contain_text("drafter-v2")
+    frame = page.frame_locator("#fp-eval-report")
+    expect(frame.get_by_text(report["drafter"]["verdict"]).first).to_be_visible()
+    expect(frame.get_by_text(REPORT_XSS).first).to_be_visible()  # shown as text
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "evals-tab.png"), full_page=True)
+    # The review buttons are out of sight here: a decision key must not decide the hidden line.
+    page.keyboard.press("a")
+    page.keyboard.press("r")
+    page.wait_for_timeout(300)  # a wrongly sent decision would have reached the server by now
+    assert panel.app.item(panel.item_id("Acme Dental")).status == "review" and panel.app.store.audit_log() == []
+    assert page.evaluate("window.__xss") is None
+    page.get_by_role("tab", name="Review").click()
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    page.keyboard.press("a")
+    expect(draft(page)).to_have_text(LINES["Beta Labs"])
+    page.context.close()

@@ -138,9 +138,9 @@ def test_db_status_and_upgrade(home: Path, capsys: pytest.CaptureFixture[str]) -
     out = capsys.readouterr().out
     assert "not at the newest migration" in out and "* " not in out
     assert main(["db", "upgrade"]) == 0
-    assert "upgraded to 0007_eval_case_split" in capsys.readouterr().out
+    assert "upgraded to 0008_eval_runs" in capsys.readouterr().out
     assert main(["db", "status"]) == 0
-    assert "* 0007_eval_case_split" in capsys.readouterr().out
+    assert "* 0008_eval_runs" in capsys.readouterr().out
     assert main(["db", "upgrade"]) == 0
     assert "already at" in capsys.readouterr().out
     assert store().counts("legacy")["approved"] == 2

@@ -57,24 +57,19 @@ def test_a_model_error_is_a_failed_case_not_a_crashed_run() -> None:
     assert not outcome.passed and outcome.error == "TimeoutError: model timed out"
 
 
-def test_eval_run_on_the_command_line(stub: str, tmp_path: Path,  # noqa: F811 - the fixture above
-                                      monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["eval", "run", "--drafter-prompt", "drafter-v1"]) == 1
-    assert "no eval cases in the test split" in capsys.readouterr().err
+def test_eval_run_on_the_command_line_against_a_model_server(stub: str, tmp_path: Path,  # noqa: F811
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "run", "--drafter-prompt", "drafter-v1", "--few-shot", "2"]) == 1
+    assert "no eval cases" in capsys.readouterr().err
     assert main(["eval", "import", str(DEV_SET)]) == 0
     out = tmp_path / "report.json"
-    assert main(["eval", "run", "--drafter-prompt", "drafter-v1", "--baseline", "drafter-v1", "--limit", "6",
+    assert main(["eval", "run", "--drafter-prompt", "drafter-v1", "--few-shot", "2", "--limit", "6",
                  "--json-out", str(out), "--fail-on-regression"]) == 0
     text = capsys.readouterr().out
-    assert "verdict: no detectable difference at n = 6" in text and "Wilson 95%" in text
+    assert "verdict: no detectable difference at n = 6" in text and "Wilson" in text
     data = json.loads(out.read_text())
-    assert data["baseline"]["cases"] == 6 and data["paired"]["mcnemar_exact_p"] == 1.0
+    assert data["drafter"]["baseline"]["cases"] == 6 and data["drafter"]["paired"]["mcnemar_exact_p"] == 1.0
+    assert data["drafter"]["candidate"]["version"] == "drafter-v1+2shot" and data["critic"]["n"] == 60
+    assert main(["eval", "run", "--drafter-prompt", "drafter-v1"]) == 1  # against itself, without examples
+    assert "compares nothing" in capsys.readouterr().err
     assert main(["eval", "run", "--drafter-prompt", "drafter-v9"]) == 2
-
-    import firstpass.evalrun as evalrun
-
-    monkeypatch.setattr(evalrun, "run_drafter_eval",
-                        lambda *a, **k: compare(CASES, "old", "new", _outcomes(set(range(18)), set(range(5)))))
-    assert main(["eval", "run", "--drafter-prompt", "drafter-v1", "--fail-on-regression"]) == 1
-    assert "verdict: regressed" in capsys.readouterr().out
-    assert main(["eval", "run", "--drafter-prompt", "drafter-v1"]) == 0  # without the flag, a report only

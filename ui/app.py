@@ -185,6 +185,16 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
         path, message = handlers.export(app, run_value)
         return [path, message]
 
+    def on_evals(request: gr.Request) -> list[Any]:
+        who(request)
+        choices, table = handlers.eval_runs(app)
+        newest = choices[0][1] if choices else None
+        return [gr.update(choices=choices, value=newest), table, handlers.eval_report(app, newest)]
+
+    def on_eval_report(run_id: int | None, request: gr.Request) -> str:
+        who(request)
+        return handlers.eval_report(app, run_id)
+
     def on_unload(request: gr.Request) -> None:
         entry = held.pop(getattr(request, "session_hash", None) or "", None)
         if entry is not None:
@@ -192,62 +202,70 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
 
     with gr.Blocks(title="firstpass review", analytics_enabled=False) as blocks:
         session = gr.State(Session())
-        with gr.Row(equal_height=True):
-            gr.HTML('<h2 style="margin:0;white-space:nowrap">firstpass review</h2>', js_on_load=None, scale=0)
-            who_html = gr.HTML(elem_id="fp-who", js_on_load=None, scale=1)
-            left = gr.HTML(elem_id="fp-left", js_on_load=None, scale=1)
-            known = handlers.runs(app)
-            run_dd = gr.Dropdown([ALL_RUNS, *known], value=run if run in known else ALL_RUNS, label="Run",
-                                 elem_id="fp-run", scale=1)
-            cat_dd = gr.Dropdown([ALL_CATEGORIES, *CATEGORIES], value=ALL_CATEGORIES, label="Category",
-                                 elem_id="fp-category", scale=1)
-            refresh = gr.Button("Check for new items", elem_id="fp-refresh", size="sm", scale=0, min_width=120)
-        with gr.Row():
-            with gr.Column(scale=3):
-                header = gr.HTML(elem_id="fp-header", js_on_load=None)
-                draft = gr.HTML(elem_id="fp-draft", js_on_load=None)
-                confidence = gr.HTML(elem_id="fp-confidence", js_on_load=None)
-                message = gr.HTML(elem_id="fp-message", js_on_load=None)
+        with gr.Tabs(elem_id="fp-tabs"):
+            with gr.Tab("Review", id="review", elem_id="fp-review-tab"):
+                with gr.Row(equal_height=True):
+                    gr.HTML('<h2 style="margin:0;white-space:nowrap">firstpass review</h2>', js_on_load=None, scale=0)
+                    who_html = gr.HTML(elem_id="fp-who", js_on_load=None, scale=1)
+                    left = gr.HTML(elem_id="fp-left", js_on_load=None, scale=1)
+                    known = handlers.runs(app)
+                    run_dd = gr.Dropdown([ALL_RUNS, *known], value=run if run in known else ALL_RUNS, label="Run",
+                                         elem_id="fp-run", scale=1)
+                    cat_dd = gr.Dropdown([ALL_CATEGORIES, *CATEGORIES], value=ALL_CATEGORIES, label="Category",
+                                         elem_id="fp-category", scale=1)
+                    refresh = gr.Button("Check for new items", elem_id="fp-refresh", size="sm", scale=0, min_width=120)
                 with gr.Row():
-                    approve = gr.Button("Approve [a]", variant="primary", elem_id="fp-approve", min_width=90)
-                    save = gr.Button("Save edit [e]", elem_id="fp-save-edit", min_width=90)
-                    anyway = gr.Button("Approve edit anyway [Shift+Enter]", elem_id="fp-edit-anyway", min_width=90,
-                                       size="sm")
-                    reject = gr.Button("Reject [r]", variant="stop", elem_id="fp-reject", min_width=90)
-                    regen = gr.Button("Regenerate [g]", elem_id="fp-regenerate", min_width=90)
-                    skip = gr.Button("Skip [s]", elem_id="fp-skip", min_width=90)
-                    undo = gr.Button("Undo [u]", elem_id="fp-undo", min_width=90, size="sm")
-                gr.HTML(KEYS_HELP, js_on_load=None, elem_id="fp-keys-help")
-                with gr.Group(elem_id="fp-edit-group"):
-                    edit_box = gr.Textbox(label="Edit the line (Enter saves and approves it)", elem_id="fp-edit",
-                                          lines=2, max_lines=4)
-                    check = gr.HTML(elem_id="fp-check", js_on_load=LIVE_CHECK_JS, padding=True,
-                                    server_functions=[check_edit])
-                with gr.Row():
-                    with gr.Group(elem_id="fp-reject-group"):
-                        reject_cats = gr.CheckboxGroup(list(CATEGORIES), label="Reject: categories",
-                                                       elem_id="fp-reject-cats")
+                    with gr.Column(scale=3):
+                        header = gr.HTML(elem_id="fp-header", js_on_load=None)
+                        draft = gr.HTML(elem_id="fp-draft", js_on_load=None)
+                        confidence = gr.HTML(elem_id="fp-confidence", js_on_load=None)
+                        message = gr.HTML(elem_id="fp-message", js_on_load=None)
                         with gr.Row():
-                            suggested = gr.HTML(elem_id="fp-suggested", js_on_load=None, scale=3)
-                            use_suggested = gr.Button("Use suggested [c]", elem_id="fp-use-suggested", size="sm",
-                                                      scale=1, min_width=80)
-                        reject_note = gr.Textbox(label="Reject note, optional (Enter rejects)",
-                                                 elem_id="fp-reject-note", lines=1, max_lines=1)
-                    regen_note = gr.Textbox(label="Feedback for the drafter (Enter regenerates)",
-                                            elem_id="fp-regen-note", lines=1, max_lines=1)
-            with gr.Column(scale=2):
-                gr.HTML("<h3 style='margin:0'>Findings</h3>", js_on_load=None)
-                findings = gr.HTML(elem_id="fp-findings", js_on_load=None)
-                gr.HTML("<h3 style='margin:0'>Prospect record</h3>", js_on_load=None)
-                record = gr.HTML(elem_id="fp-record", js_on_load=None)
-                with gr.Accordion("Your recent decisions", open=False, elem_id="fp-recent-panel") as recent_panel:
-                    recent_dd = gr.Dropdown([], label="Decisions you can still take back", elem_id="fp-recent")
-                    reopen_btn = gr.Button("Reopen (undo) this decision", elem_id="fp-reopen", size="sm")
-                with gr.Accordion("Export approved lines", open=False, elem_id="fp-export-panel"):
-                    export_run = gr.Dropdown([], label="Run to export", elem_id="fp-export-run")
-                    export_btn = gr.Button("Export CSV", elem_id="fp-export")
-                    export_file = gr.File(label="Approved lines (CSV)", elem_id="fp-export-file", interactive=False)
-                    export_msg = gr.HTML(elem_id="fp-export-msg", js_on_load=None)
+                            approve = gr.Button("Approve [a]", variant="primary", elem_id="fp-approve", min_width=90)
+                            save = gr.Button("Save edit [e]", elem_id="fp-save-edit", min_width=90)
+                            anyway = gr.Button("Approve edit anyway [Shift+Enter]", elem_id="fp-edit-anyway", min_width=90,
+                                               size="sm")
+                            reject = gr.Button("Reject [r]", variant="stop", elem_id="fp-reject", min_width=90)
+                            regen = gr.Button("Regenerate [g]", elem_id="fp-regenerate", min_width=90)
+                            skip = gr.Button("Skip [s]", elem_id="fp-skip", min_width=90)
+                            undo = gr.Button("Undo [u]", elem_id="fp-undo", min_width=90, size="sm")
+                        gr.HTML(KEYS_HELP, js_on_load=None, elem_id="fp-keys-help")
+                        with gr.Group(elem_id="fp-edit-group"):
+                            edit_box = gr.Textbox(label="Edit the line (Enter saves and approves it)", elem_id="fp-edit",
+                                                  lines=2, max_lines=4)
+                            check = gr.HTML(elem_id="fp-check", js_on_load=LIVE_CHECK_JS, padding=True,
+                                            server_functions=[check_edit])
+                        with gr.Row():
+                            with gr.Group(elem_id="fp-reject-group"):
+                                reject_cats = gr.CheckboxGroup(list(CATEGORIES), label="Reject: categories",
+                                                               elem_id="fp-reject-cats")
+                                with gr.Row():
+                                    suggested = gr.HTML(elem_id="fp-suggested", js_on_load=None, scale=3)
+                                    use_suggested = gr.Button("Use suggested [c]", elem_id="fp-use-suggested", size="sm",
+                                                              scale=1, min_width=80)
+                                reject_note = gr.Textbox(label="Reject note, optional (Enter rejects)",
+                                                         elem_id="fp-reject-note", lines=1, max_lines=1)
+                            regen_note = gr.Textbox(label="Feedback for the drafter (Enter regenerates)",
+                                                    elem_id="fp-regen-note", lines=1, max_lines=1)
+                    with gr.Column(scale=2):
+                        gr.HTML("<h3 style='margin:0'>Findings</h3>", js_on_load=None)
+                        findings = gr.HTML(elem_id="fp-findings", js_on_load=None)
+                        gr.HTML("<h3 style='margin:0'>Prospect record</h3>", js_on_load=None)
+                        record = gr.HTML(elem_id="fp-record", js_on_load=None)
+                        with gr.Accordion("Your recent decisions", open=False, elem_id="fp-recent-panel") as recent_panel:
+                            recent_dd = gr.Dropdown([], label="Decisions you can still take back", elem_id="fp-recent")
+                            reopen_btn = gr.Button("Reopen (undo) this decision", elem_id="fp-reopen", size="sm")
+                        with gr.Accordion("Export approved lines", open=False, elem_id="fp-export-panel"):
+                            export_run = gr.Dropdown([], label="Run to export", elem_id="fp-export-run")
+                            export_btn = gr.Button("Export CSV", elem_id="fp-export")
+                            export_file = gr.File(label="Approved lines (CSV)", elem_id="fp-export-file", interactive=False)
+                            export_msg = gr.HTML(elem_id="fp-export-msg", js_on_load=None)
+            with gr.Tab("Evals", id="evals", elem_id="fp-evals-tab") as evals_tab:
+                gr.HTML("<p style='margin:0'>Eval runs of the drafter and critic prompts (newest first); a run's"
+                        " report opens below. Run them with <code>firstpass eval run</code>.</p>", js_on_load=None)
+                eval_table = gr.HTML(elem_id="fp-eval-runs", js_on_load=None)
+                eval_dd = gr.Dropdown([], label="Report of run", elem_id="fp-eval-run")
+                eval_frame = gr.HTML(elem_id="fp-eval-frame", js_on_load=None)
 
         outputs = [session, header, draft, confidence, findings, record, edit_box, check, reject_cats, reject_note,
                    regen_note, left, message, regen, suggested]
@@ -272,6 +290,8 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
         run_dd.input(on_filter, [session, *filters], outputs, **fast)
         cat_dd.input(on_filter, [session, *filters], outputs, **fast)
         export_btn.click(on_export, export_run, [export_file, export_msg], api_visibility="private")
+        evals_tab.select(on_evals, None, [eval_dd, eval_table, eval_frame], **fast)
+        eval_dd.input(on_eval_report, eval_dd, eval_frame, **fast)
         blocks.unload(on_unload)
     blocks.queue(default_concurrency_limit=CONCURRENCY)
     return blocks

@@ -8,7 +8,10 @@ KEYS_JS = """
 () => {
   if (window.__firstpassKeys) return;
   window.__firstpassKeys = true;
-  const click = (id) => { const el = document.getElementById(id); if (el && !el.disabled) el.click(); };
+  // Only what the reviewer can see may act: on the Evals tab the review buttons are hidden, and a key there must
+  // never decide the line that is out of sight.
+  const visible = (el) => !!el && (el.checkVisibility ? el.checkVisibility() : el.offsetParent !== null);
+  const click = (id) => { const el = document.getElementById(id); if (el && !el.disabled && visible(el)) el.click(); };
   const focus = (id) => {
     const el = document.querySelector(`#${id} input, #${id} textarea`);
     if (el) { el.focus(); if (el.setSelectionRange) el.setSelectionRange(el.value.length, el.value.length); }
@@ -107,6 +110,7 @@ KEYS_JS = """
       return;
     }
     if (isTyping(t) || ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
+    if (!visible(document.getElementById('fp-draft'))) return;
     const action = keys[ev.key.toLowerCase()];
     if (action) { ev.preventDefault(); action(); }
   }, true);

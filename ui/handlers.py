@@ -16,7 +16,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from critics.findings import CATEGORIES
+from evals.html_report import render_html
 from firstpass.db import Item, reviewqueue
+from firstpass.evalrun import history_row
 from firstpass.export import ExportError, export_run
 from firstpass.service import DecisionError, Firstpass
 from graph.human import Decision
@@ -284,3 +286,20 @@ def export(app: Firstpass, run: str | None, out_dir: Path | None = None) -> tupl
     text = (f"Exported {counts.approved} approved line(s) from run {run}; left out {counts.rejected} rejected"
             f" and {counts.undecided} not yet decided.")
     return str(counts.path), render.message_html(text, "ok")
+
+
+def eval_runs(app: Firstpass, limit: int = 20) -> tuple[list[tuple[str, int]], str]:
+    """The finished eval runs, newest first: dropdown choices and a table of their headline figures."""
+    finished = app.store.eval_runs.runs(limit=limit, finished_only=True)
+    rows = [(r["id"], r["finished_at"], history_row(r)) for r in finished]
+    choices = [(f"#{i} {row['candidate'][0]} vs {row['baseline'][0]}: {row['verdict']}", i) for i, _at, row in rows]
+    return choices, render.eval_runs_html(rows)
+
+
+def eval_report(app: Firstpass, run_id: int | None) -> str:
+    """The chosen eval run's HTML report (the newest when none is chosen), framed so that it runs nothing."""
+    run = app.store.eval_runs.run(int(run_id)) if run_id else next(
+        iter(app.store.eval_runs.runs(limit=1, finished_only=True)), None)
+    if run is None or run["report"] is None:
+        return render.message_html("No finished eval run yet: run `firstpass eval run --drafter-prompt VERSION`.")
+    return render.report_frame_html(render_html(run["report"]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import time
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
@@ -163,3 +164,32 @@ def diff_html(before: str, after: str) -> str:
 def empty_html() -> str:
     """The draft area when nothing is left to review."""
     return '<div class="fp-draft-text fp-empty" id="fp-draft-text">Nothing left to review.</div>'
+
+
+def _pct(rate: float | None) -> str:
+    return "–" if rate is None else f"{rate:.0%}"
+
+
+def eval_runs_html(rows: Sequence[tuple[int, float | None, dict[str, object]]]) -> str:
+    """The finished eval runs as a table: versions with their pass rates, the verdict, the critic's kappa."""
+    if not rows:
+        return '<p class="fp-empty">No eval runs yet.</p>'
+    body = []
+    for run_id, at, row in rows:
+        base, cand = row["baseline"], row["candidate"]
+        assert isinstance(base, tuple) and isinstance(cand, tuple)
+        kappa = row["kappa"]
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(at)) if at else "–"
+        body.append(f"<tr><td>#{int(run_id)}</td><td>{esc(when)}</td><td>{esc(base[0])} {_pct(base[1])}</td>"
+                    f"<td>{esc(cand[0])} {_pct(cand[1])}</td><td>{esc(row['verdict'])}</td>"
+                    f"<td>{esc(row['critic'])}</td>"
+                    f"<td>{'–' if not isinstance(kappa, float) else f'{kappa:.2f}'}</td></tr>")
+    return ('<table class="fp-evals" id="fp-eval-table"><thead><tr><th>Run</th><th>Finished</th><th>Baseline</th>'
+            "<th>Candidate</th><th>Verdict</th><th>Critic</th><th>Kappa</th></tr></thead><tbody>"
+            + "".join(body) + "</tbody></table>")
+
+
+def report_frame_html(page: str) -> str:
+    """A whole HTML report inside the panel: a sandboxed frame (no script, no same origin) holding it as srcdoc."""
+    return (f'<iframe id="fp-eval-report" title="Eval report" sandbox="" srcdoc="{esc(page)}" '
+            'style="width:100%;height:80vh;border:1px solid #ddd;border-radius:6px;background:#fff"></iframe>')

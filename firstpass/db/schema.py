@@ -179,3 +179,33 @@ reviewers = Table(
     Column("p", Integer, nullable=False),
     Column("created_at", Float, nullable=False),
 )
+
+# One eval run: what it judged (the eval set's content hash), with which models and prompt versions, and its report.
+eval_runs = Table(
+    "eval_runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # Everything that decides the results (set hash, versions and their template hashes, models, few-shot,
+    # repeats): an unfinished run with the same key is resumed, not started again.
+    Column("config_key", Text, nullable=False),
+    Column("config_json", Text, nullable=False),
+    Column("set_hash", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("report_json", Text),
+    sqlite_autoincrement=True,
+)
+Index("eval_runs_config", eval_runs.c.config_key)
+
+# One model outcome of a run: a drafted and gated line (kind "drafter") or the gate on a human-judged line ("critic").
+eval_results = Table(
+    "eval_results", metadata,
+    Column("run_id", Integer, ForeignKey("eval_runs.id"), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("case_key", Text, nullable=False),
+    Column("variant", Text, nullable=False),
+    Column("repeat", Integer, nullable=False),
+    Column("result_json", Text, nullable=False),
+    Column("prompt_hash", Text),
+    Column("at", Float, nullable=False),
+    UniqueConstraint("run_id", "kind", "case_key", "variant", "repeat", name="eval_results_one"),
+)

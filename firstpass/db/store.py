@@ -25,6 +25,7 @@ from firstpass.db import migrate
 from firstpass.db.auditchain import Verdict, row_hash, walk
 from firstpass.db.engine import WriteLock, make_engine, sqlite_url
 from firstpass.db.evalcases import case_key, split_of
+from firstpass.db.evalruns import EvalRuns
 from firstpass.terminal import cap
 
 Status = Literal["queued", "auto_approved", "review", "approved", "rejected", "failed"]
@@ -196,6 +197,7 @@ class Store:
         self.engine: Engine = make_engine(url)
         self._write_lock = WriteLock(self.engine)
         migrate.upgrade(self.engine)
+        self.eval_runs = EvalRuns(self._tx, self._rows)
         if check_audit_log:
             self._check_audit_head()
 
