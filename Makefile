@@ -48,6 +48,7 @@ test: lint
 bench: install-dev
 	$(PY) tests/bench_gate.py
 	$(PY) tests/bench_panel.py
+	$(PY) tests/bench_eval.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

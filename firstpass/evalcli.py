@@ -117,7 +117,7 @@ def _progress() -> tuple[Any, Any]:
     bar: dict[str, Any] = {}
 
     def total(n: int) -> None:
-        bar["bar"] = tqdm(total=n, unit="call", file=sys.stderr, disable=n == 0, desc="eval")
+        bar["bar"] = tqdm(total=n, unit="job", file=sys.stderr, disable=n == 0, desc="eval")
 
     def done() -> None:
         bar["bar"].update(1)

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from critics.policy import load_policy
@@ -72,23 +74,28 @@ def bench_overhead(n: int = 400) -> float:
     return elapsed / n * 1000
 
 
-def bench_batch(n: int = 500, delay: float = 0.2, concurrency: int = 16) -> tuple[float, int, float]:
-    """Wall time of a batch against a stub server with fixed latency, as a ratio to calls x delay / concurrency."""
+@contextmanager
+def stub_models(delay: float) -> Iterator[Models]:
+    """Real model clients against a stub server (its own process) that answers after `delay` seconds."""
     stub = subprocess.Popen([sys.executable, str(Path(__file__).with_name("stubserver.py")), "--delay", str(delay)],
                             stdout=subprocess.PIPE, text=True)
     try:
         url = stub.stdout.readline().strip()  # type: ignore[union-attr]
         spec = ModelSpec(model="stub", base_url=url)
-        models = Models(ChatDrafter(spec), InstructorCritic(spec.model_copy(update={"retries": 0, "max_tokens": 320})))
-        with tempfile.TemporaryDirectory() as tmp:
-            app = bench_app(Path(tmp), models)
-            load_run(app, "bench", prospects(n))
-            summary = run_batch(app, todo(app, "bench"), concurrency=concurrency)
-            calls = app.store.query("SELECT COUNT(*) AS n FROM llm_calls WHERE error IS NULL")[0]["n"]
-            app.close()
+        yield Models(ChatDrafter(spec), InstructorCritic(spec.model_copy(update={"retries": 0, "max_tokens": 320})))
     finally:
         stub.terminate()
         stub.wait()
+
+
+def bench_batch(n: int = 500, delay: float = 0.2, concurrency: int = 16) -> tuple[float, int, float]:
+    """Wall time of a batch against a stub server with fixed latency, as a ratio to calls x delay / concurrency."""
+    with stub_models(delay) as models, tempfile.TemporaryDirectory() as tmp:
+        app = bench_app(Path(tmp), models)
+        load_run(app, "bench", prospects(n))
+        summary = run_batch(app, todo(app, "bench"), concurrency=concurrency)
+        calls = app.store.query("SELECT COUNT(*) AS n FROM llm_calls WHERE error IS NULL")[0]["n"]
+        app.close()
     ideal = calls * delay / concurrency
     return summary.seconds / ideal, calls, summary.seconds
 

@@ -18,14 +18,19 @@ from tests.conftest import DEV_SET, REPO
 DEMO_CSV = REPO / "firstpass" / "demo" / "prospects.csv"
 
 
-@pytest.fixture
-def stub(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    server, url = start_in_thread(0.0)
+def serve_stub(monkeypatch: pytest.MonkeyPatch, delay: float = 0.0) -> Iterator[str]:
+    """A stub model server for both roles, named in the environment the command line reads."""
+    server, url = start_in_thread(delay)
     for role in ("DRAFTER", "CRITIC"):
         monkeypatch.setenv(f"FIRSTPASS_{role}_BASE_URL", url)
         monkeypatch.setenv(f"FIRSTPASS_{role}_MODEL", f"stub-{role.lower()}")
     yield url
     server.shutdown()
+
+
+@pytest.fixture
+def stub(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    yield from serve_stub(monkeypatch)
 
 
 def store() -> Store:

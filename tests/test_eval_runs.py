@@ -27,6 +27,13 @@ MARK = "VERSION TWO"
 def prompts_dir(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A team prompt folder holding drafter-v2: drafter-v1 with a marker the fake drafter answers to."""
     monkeypatch.setattr(loader, "_EXTRA_DIRS", [])
+    # The bundled folder as these tests know it (drafter-v1, critic-v1), whatever versions ship later.
+    bundled = home.parent / "bundled-prompts"
+    bundled.mkdir(parents=True)
+    for name in ("drafter-v1", "critic-v1"):
+        (bundled / f"{name}.toml").write_text(loader.template_text(name.split("-")[0], name),  # type: ignore[arg-type]
+                                              encoding="utf-8")
+    monkeypatch.setattr(loader, "bundled_dir", lambda: bundled)
     folder = home.parent / "team-prompts"
     folder.mkdir()
     v1 = loader.template_text("drafter", "drafter-v1")

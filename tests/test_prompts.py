@@ -34,8 +34,8 @@ def test_opening_the_app_records_both_prompts(settings: Settings) -> None:
     app = build_app(settings, Models(FakeDrafter(good_line), FakeCritic()))
     try:
         recorded = {r["version"]: r["sha256"] for r in app.store.prompt_versions()}
-        assert recorded == {"drafter-v1": load_prompt("drafter", "drafter-v1").sha256,
-                            "critic-v1": load_prompt("critic", "critic-v1").sha256}
+        newest = load_prompt("drafter")  # None in the settings: the newest version drafts
+        assert recorded == {newest.version: newest.sha256, "critic-v1": load_prompt("critic", "critic-v1").sha256}
     finally:
         app.close()
 
@@ -55,7 +55,7 @@ def test_the_policy_limit_reaches_the_prompt(make_app: AppFactory) -> None:
     item = app.process(app.store.items(run="r")[0])
     sent = drafter_for(app.context.drafter).calls[-1]
     assert "under 95 characters" in sent[0]["content"]
-    assert item.prompt_version == "drafter-v1" and item.prompt_hash and len(item.prompt_hash) == 16
+    assert item.prompt_version == load_prompt("drafter").version and item.prompt_hash and len(item.prompt_hash) == 16
 
 
 def test_prompts_on_the_command_line(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
