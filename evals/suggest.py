@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +56,7 @@ class Brief:
     categories: list[CategoryBrief] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
     approved: list[Example] = field(default_factory=list)
+    copied: dict[int, int] = field(default_factory=dict)
 
 
 def _categories(case: dict[str, Any]) -> list[str]:
@@ -66,9 +67,35 @@ def _is_bad(case: dict[str, Any]) -> bool:
     return case["label"] == "bad" if case.get("label") else case["verdict"] not in ("approve", "import")
 
 
+_WORD = re.compile(r"[a-z0-9][a-z0-9'-]{3,}")
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def copies(line: str, record: Mapping[str, Any], example: str, least: int = 2) -> bool:
+    """Whether a line took words from a worked example that its own record does not have (a template leftover):
+    at least `least` such words."""
+    own = _words(" ".join(str(v) for v in record.values() if v))
+    return len((_words(line) & _words(example)) - own) >= least
+
+
+def copied_examples(cases: Sequence[dict[str, Any]], examples: Sequence[str]) -> dict[int, int]:
+    """Per worked example (by index), how many fixed lines copied it."""
+    counts: dict[int, int] = {}
+    for c in cases:
+        if _is_bad(c) and c.get("ai_line"):
+            for i, example in enumerate(examples):
+                if copies(str(c["ai_line"]), c["prospect"], example):
+                    counts[i] = counts.get(i, 0) + 1
+    return counts
+
+
 def make_brief(cases: Sequence[dict[str, Any]], now: float, per_category: int = 2, max_notes: int = 10,
-               window_days: float = TREND_WINDOW_DAYS) -> Brief:
-    """The brief from eval cases (store rows): train split only, withdrawn ones left out."""
+               window_days: float = TREND_WINDOW_DAYS, worked: Sequence[str] = ()) -> Brief:
+    """The brief from eval cases (store rows): train split only, withdrawn ones left out; `worked` are the
+    current prompt's worked answers, checked for being copied into lines the humans fixed."""
     train = [c for c in cases if c["split"] == "train" and c.get("withdrawn_at") is None]
     window = window_days * 86400
     counts: Counter[str] = Counter()
@@ -96,7 +123,7 @@ def make_brief(cases: Sequence[dict[str, Any]], now: float, per_category: int = 
     notes = [(str(c["reviewer"]), str(c["note"]).strip()) for c in sorted(train, key=lambda c: -float(c["created_at"]))
              if str(c.get("note") or "").strip()][:max_notes]
     approved = [Example(c["case_key"], c["prospect"], line) for c in train if (line := human_line(c))]
-    return Brief(len(train), briefs, notes, approved)
+    return Brief(len(train), briefs, notes, approved, copied_examples(train, worked))
 
 
 def brief_text(brief: Brief) -> str:
@@ -111,6 +138,8 @@ def brief_text(brief: Brief) -> str:
         for e in cat.examples:
             fix = f' -> human: "{e.final}"' if e.final else f" ({e.verdict})"
             lines.append(f'    {e.company}: "{e.ai_line}"{fix}')
+    for index, n in sorted(brief.copied.items()):
+        lines.append(f"- worked example {index + 1} was copied into {n} line(s) the humans fixed (template leftovers)")
     if brief.notes:
         lines.append("Reviewers' notes:")
         lines += [f'- {who}: "{note}"' for who, note in brief.notes]
@@ -136,15 +165,18 @@ def _toml_string(value: str) -> str:
 
 
 def next_version(parent_text: str, parent: str, version: str, description: str,
-                 examples: Sequence[tuple[str, str]], system: str | None = None) -> str:
-    """The new version's file: the parent's, renamed, with a new description, the examples appended as worked
-    examples and, when given, a revised system message."""
+                 examples: Sequence[tuple[str, str]], system: str | None = None, drop: Sequence[int] = ()) -> str:
+    """The new version's file: the parent's, renamed, with a new description, the worked examples numbered in
+    `drop` left out, the examples appended and, when given, a revised system message."""
     text = re.sub(r"(?m)^version = .*$", f"version = {_toml_string(version)}", parent_text, count=1)
     text = re.sub(r"(?m)^description = .*$", f"description = {_toml_string(description)}", text, count=1)
     text = re.sub(r"(?m)^# .*version \d+\..*$", f"# Made by `firstpass eval suggest --write` from {parent}; never edit a"
                   " used version: write a new one.", text, count=1)
     if system is not None:
         text = re.sub(r'(?ms)^system = """.*?"""', lambda _m: f'system = """{system}"""', text, count=1)
+    if drop:
+        head, *blocks = re.split(r"(?m)^(?=\[\[examples\]\]$)", text)
+        text = head + "".join(b for i, b in enumerate(blocks) if i not in set(drop))
     for user, assistant in examples:
         text += f"\n[[examples]]\nuser = {_toml_string(user)}\nassistant = {_toml_string(assistant)}\n"
     return text

@@ -291,7 +291,7 @@ def _suggest(args: argparse.Namespace) -> int:
     use_prompt_dir(settings)
     parent = args.parent or list_versions("drafter")[-1]
     with open_models(settings) as models, open_app(settings, models) as app:
-        say(brief_text(brief_for(app)))
+        say(brief_text(brief_for(app, parent)))
         if not args.write:
             return 0
         made = write_suggestion(app, parent, args.examples, args.llm, settings.prompts_dir)

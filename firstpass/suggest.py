@@ -1,7 +1,8 @@
 """`firstpass eval suggest`: the brief from the override log, and a new drafter version written from it.
 
-The new version is the parent's file plus worked examples from the train split (approved or human-written lines,
-spread over kinds of prospect) and, when asked, a system message the drafter model proposes from the brief. A
+The new version is the parent's file without the worked examples the drafter copied into lines humans had to
+fix, plus worked examples from the train split (approved or human-written lines, spread over kinds of prospect)
+and, when asked, a system message the drafter model proposes from the brief. A
 proposal that drops the policy's length limit, names fields that do not exist, or cannot be stored in TOML is set
 aside with the reason, never written.
 """
@@ -43,9 +44,14 @@ class Suggestion:
     llm_note: str | None = None
 
 
-def brief_for(app: Firstpass) -> Brief:
-    """The brief from the app's eval cases (train split only)."""
-    return make_brief(app.store.eval_cases(), now=time.time())
+# A worked example copied into this many fixed lines is a template leftover: the next version leaves it out.
+COPIED_AT_LEAST = 3
+
+
+def brief_for(app: Firstpass, parent: str | None = None) -> Brief:
+    """The brief from the app's eval cases (train split only), checked against the parent's worked examples."""
+    examples = [e["assistant"] for e in load_prompt("drafter", parent).examples]
+    return make_brief(app.store.eval_cases(), now=time.time(), worked=examples)
 
 
 def next_name(app: Firstpass) -> str:
@@ -81,18 +87,20 @@ def propose_system(app: Firstpass, parent_system: str, brief: Brief) -> tuple[st
 
 def write_suggestion(app: Firstpass, parent: str, examples: int, llm: bool, folder: Path | None) -> Suggestion:
     """Write the next drafter version from the brief: the parent plus train-split examples (and the model's revision)."""
-    brief = brief_for(app)
+    brief = brief_for(app, parent)
     template = load_prompt("drafter", parent)
-    chosen = diverse(brief.approved, examples)
+    drop = sorted(i for i, n in brief.copied.items() if n >= COPIED_AT_LEAST)
+    chosen = diverse(brief.approved, examples + len(drop))
     turns = [(render(template.model_copy(update={"examples": []}), Prospect.model_validate(e.prospect).prompt_fields(),
                      limits=limits(app.context))[-1]["content"], e.line) for e in chosen]
     system, note = propose_system(app, template.system, brief) if llm else (None, None)
     version = next_name(app)
     categories = ", ".join(c.category for c in brief.categories[:3]) or "none yet"
-    description = (f"{parent} with {len(turns)} worked example(s) from the train split"
+    dropped = f", without worked example(s) {', '.join(str(i + 1) for i in drop)} (copied into fixed lines)" if drop else ""
+    description = (f"{parent} with {len(turns)} worked example(s) from the train split{dropped}"
                    f"{' and a revision proposed by the drafter model' if system else ''}; recurring: {categories}.")
     parent_text = template_text("drafter", parent)
-    text = next_version(parent_text, parent, version, description, turns, system)
+    text = next_version(parent_text, parent, version, description, turns, system, drop)
     target = folder or bundled_dir()
     target.mkdir(parents=True, exist_ok=True)
     path = target / f"{version}.toml"

@@ -11,7 +11,7 @@ import pytest
 
 import firstpass.session as session
 from evals.critic_eval import CriticOutcome, critic_report
-from evals.suggest import brief_text, make_brief, next_version
+from evals.suggest import brief_text, copied_examples, copies, make_brief, next_version
 from firstpass.cli import main
 from firstpass.suggest import check_proposal
 from prompts.loader import load_prompt, template_text
@@ -120,3 +120,21 @@ def test_suggest_writes_compares_and_keeps_or_removes(prompts_dir: Path, make_ap
     store = Store(load_settings().database)
     train = {c["ai_line"] for c in store.eval_cases() if c["split"] == "train" and c["label"] == "good"}
     assert len(added) == 2 and set(added) <= train
+
+
+def test_a_worked_example_copied_into_fixed_lines_is_found_and_left_out() -> None:
+    example = "A Spanish-language client portal is a thoughtful touch from Arden & Sato Immigration, Nora."
+    record = {"company": "Patel Pharmacy", "notes": "Acquired two pharmacies."}
+    assert copies("A Spanish-language pharmacy is a thoughtful addition to Patel Pharmacy.", record, example)
+    assert not copies("Two new pharmacies are a thoughtful step for Patel Pharmacy.", record, example)
+    # Words the line's own record has are not copied, even when the example has them too.
+    assert not copies("A client portal at Patel Pharmacy.", {**record, "notes": "Launched a client portal."}, example)
+    cases = [{**_case(k, "train", 1, ["ungrounded_claim"]), "ai_line": f"A Spanish-language client at Co {k}."}
+             for k in "abc"]
+    cases.append({**_case("d", "train", 1, [], label="good"), "ai_line": "A Spanish-language client at Co d."})
+    assert copied_examples(cases, ["Three Ravens won gold.", example]) == {1: 3}  # the approved line is no evidence
+    brief = make_brief(cases, now=100 * DAY, worked=["Three Ravens won gold.", example])
+    assert "worked example 2 was copied into 3 line(s)" in brief_text(brief)
+    parent = template_text("drafter", "drafter-v1")
+    data = tomllib.loads(next_version(parent, "drafter-v1", "drafter-v8", "d", [("u", "a")], drop=[1]))
+    assert [e["assistant"] for e in data["examples"]] == [tomllib.loads(parent)["examples"][0]["assistant"], "a"]
