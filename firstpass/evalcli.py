@@ -311,6 +311,11 @@ def _suggest(args: argparse.Namespace) -> int:
         made.path.unlink()
         say(f"{made.version} regressed against {parent}: its file was removed (--keep keeps it). The name stays used.")
         return 1
-    say(f"{made.version} is ready: {verdict} against {parent}. It is the newest version, so new runs draft with it;"
-        f" set FIRSTPASS_PROMPT_VERSION={parent} to stay on {parent}, or delete {made.path} to drop it.")
+    if verdict == "improved":
+        say(f"{made.version} improved on {parent}; it is the newest version, so new runs draft with it (set"
+            f" FIRSTPASS_PROMPT_VERSION={parent} to stay on {parent}).")
+    else:
+        say(f"{made.version} is not shown to be better than {parent} ({verdict}). It is kept at {made.path} for more"
+            f" evals (--repeat, more cases), but as the newest version new runs would draft with it: set"
+            f" FIRSTPASS_PROMPT_VERSION={parent} to stay on {parent}, or delete the file to drop it.")
     return 0

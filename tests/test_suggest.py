@@ -111,7 +111,7 @@ def test_suggest_writes_compares_and_keeps_or_removes(prompts_dir: Path, make_ap
                         lambda settings: nullcontext(session.Models(FakeDrafter(good_line), FakeCritic())))
     assert main(["eval", "suggest", "--write", "--examples", "2"]) == 0
     out = capsys.readouterr().out
-    assert "wrote drafter-v4" in out and "drafter-v4 is ready" in out  # v3's name stays used
+    assert "wrote drafter-v4" in out and "drafter-v4 is not shown to be better" in out  # v3's name stays used
     written = load_prompt("drafter", "drafter-v4")
     added = [e["assistant"] for e in written.examples[len(load_prompt("drafter", "drafter-v2").examples):]]
     from firstpass.db import Store
