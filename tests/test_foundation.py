@@ -145,19 +145,23 @@ def test_a_second_app_cannot_advance_a_thread_while_a_decision_runs(make_app: Ap
 
 def test_a_slow_model_call_keeps_its_lease(settings: Settings) -> None:
     def slow(messages: list[dict[str, str]]) -> str:
-        time.sleep(2.0)
+        time.sleep(4.0)
         return good_line(messages)
 
     slow_app = build_app(settings, Models(FakeDrafter(slow), FakeCritic()))
-    slow_app.lease_seconds = slow_app.keeper.seconds = 0.6  # renewed every 0.2 s while the call runs
+    # Renewed every 0.5 s while the call runs: room for a loaded CI machine, still far shorter than the call.
+    slow_app.lease_seconds = slow_app.keeper.seconds = 1.5
     other = build_app(settings, Models(FakeDrafter(good_line), FakeCritic()))
     try:
         load_items(slow_app, "r", [prospect(1)])
         (item,) = todo(slow_app, "r")
         worker = threading.Thread(target=slow_app.process, args=(item,))
         worker.start()
-        deadline = time.monotonic() + 1.8
-        while time.monotonic() < deadline:  # well past the lease's 0.6 s, it is never free to take
+        started = time.monotonic() + 10
+        while slow_app.item(item.id).lease_owner != slow_app.owner and time.monotonic() < started:
+            time.sleep(0.01)  # the worker has taken the lease: from here on nobody else may
+        deadline = time.monotonic() + 3.5
+        while time.monotonic() < deadline:  # well past the lease's 1.5 s, it is never free to take
             assert other.store.take_lease(item.id, other.owner, 5.0) is None
             time.sleep(0.1)
         worker.join(10)
