@@ -16,7 +16,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-NONE = "–"
+from evals.formatting import NONE, num, pct
+
 PROSPECT_FIELDS = (("company", "Company"), ("first_name", "First name"), ("title", "Title"), ("notes", "Notes"))
 CHANGE_ORDER = {"newly failing": 0, "newly fixed": 1}
 TOP_CATEGORIES = 5
@@ -48,17 +49,9 @@ def word_diff(old: str, new: str) -> list[tuple[str, str]]:
     return [(kind, " ".join(words)) for kind, words in runs]
 
 
-def _pct(x: float | None) -> str:
-    return NONE if x is None else f"{100 * x:.0f}%"
-
-
 def _p_value(p: float | None) -> str:
     # '#' keeps trailing zeros, so 1.0 reads "1.00" and 0.05 "0.0500": always three significant digits.
     return NONE if p is None else f"{p:#.3g}"
-
-
-def _num(x: float | None, digits: int) -> str:
-    return NONE if x is None else f"{x:.{digits}f}"
 
 
 def _text(x: Any) -> str:
@@ -262,11 +255,11 @@ def _version(role: str, s: dict[str, Any]) -> VersionView:
     top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_CATEGORIES]
     return VersionView(
         role=role, version=_text(s.get("version")),
-        passed=f"{_text(s.get('passed'))} / {_text(s.get('cases'))}", rate=_pct(s.get("pass_rate")),
-        interval=(f"{_pct(interval[0])} – {_pct(interval[1])}" if isinstance(interval, list | tuple)
+        passed=f"{_text(s.get('passed'))} / {_text(s.get('cases'))}", rate=pct(s.get("pass_rate")),
+        interval=(f"{pct(interval[0])} – {pct(interval[1])}" if isinstance(interval, list | tuple)
                   and len(interval) == 2 else NONE),
         bar=_bar(s.get("pass_rate"), interval), flaky=[str(k) for k in s.get("flaky_cases") or []],
-        similarity=_num(s.get("mean_similarity"), 0), categories=[(str(k), int(v)) for k, v in top],
+        similarity=num(s.get("mean_similarity"), 0), categories=[(str(k), int(v)) for k, v in top],
     )
 
 
@@ -274,7 +267,7 @@ def _line(side: dict[str, Any] | None) -> LineView:
     side = side or {}
     return LineView(line=str(side.get("line") or ""), passed=bool(side.get("passed")),
                     categories=[str(c) for c in side.get("categories") or []],
-                    similarity=_num(side.get("similarity"), 0),
+                    similarity=num(side.get("similarity"), 0),
                     error=None if side.get("error") is None else str(side.get("error")))
 
 
@@ -349,12 +342,12 @@ def _chart(buckets: list[dict[str, Any]]) -> Chart | None:
         points.append(Point(
             cx=cx, cy=y(b.get("observed")), r=r, label_x=round(cx + r + 3 if right else cx - r - 3, 1),
             anchor="start" if right else "end", label=f"n={n}",
-            tip=(f"confidence {_pct(b.get('low'))}–{_pct(b.get('high'))}: n = {n}, mean confidence "
-                 f"{_pct(b.get('mean_confidence'))}, approved as is {_pct(b.get('observed'))}"),
+            tip=(f"confidence {pct(b.get('low'))}–{pct(b.get('high'))}: n = {n}, mean confidence "
+                 f"{pct(b.get('mean_confidence'))}, approved as is {pct(b.get('observed'))}"),
         ))
     return Chart(width=CHART_LEFT + CHART_SIZE + CHART_RIGHT, height=CHART_TOP + CHART_SIZE + CHART_BOTTOM,
                  left=CHART_LEFT, top=CHART_TOP, size=CHART_SIZE,
-                 ticks=[(round(CHART_SIZE * t, 1), _pct(t)) for t in (0.0, 0.25, 0.5, 0.75, 1.0)],
+                 ticks=[(round(CHART_SIZE * t, 1), pct(t)) for t in (0.0, 0.25, 0.5, 0.75, 1.0)],
                  points=points, path=" ".join(f"{p.cx},{p.cy}" for p in points))
 
 
@@ -373,17 +366,17 @@ def _critic(c: dict[str, Any]) -> CriticView:
     buckets = [b for b in c.get("reliability") or [] if isinstance(b, dict)]
     return CriticView(
         prompt=_text(c.get("prompt")), n=_text(c.get("n")), critic_failed=_text(c.get("critic_failed")),
-        base_rate_bad=_pct(c.get("base_rate_bad")), confusion=cells,
-        precision=_pct(c.get("precision")), recall=_pct(c.get("recall")), kappa=_num(c.get("kappa"), 2),
-        brier=_num(c.get("brier"), 3),
+        base_rate_bad=pct(c.get("base_rate_bad")), confusion=cells,
+        precision=pct(c.get("precision")), recall=pct(c.get("recall")), kappa=num(c.get("kappa"), 2),
+        brier=num(c.get("brier"), 3),
         per_category=[{"category": _text(r.get("category")), "flagged": _text(r.get("flagged")),
-                       "support": _text(r.get("support")), "precision": _pct(r.get("precision")),
-                       "recall": _pct(r.get("recall"))} for r in c.get("per_category") or []],
+                       "support": _text(r.get("support")), "precision": pct(r.get("precision")),
+                       "recall": pct(r.get("recall"))} for r in c.get("per_category") or []],
         per_rule=[{"code": _text(r.get("code")), "fired": _text(r.get("fired")),
-                   "on_approved": _text(r.get("on_approved")), "precision": _pct(r.get("precision"))}
+                   "on_approved": _text(r.get("on_approved")), "precision": pct(r.get("precision"))}
                   for r in c.get("per_rule") or []],
-        reliability=[{"range": f"{_pct(b.get('low'))} – {_pct(b.get('high'))}", "n": _text(b.get("n")),
-                      "mean_confidence": _pct(b.get("mean_confidence")), "observed": _pct(b.get("observed")),
+        reliability=[{"range": f"{pct(b.get('low'))} – {pct(b.get('high'))}", "n": _text(b.get("n")),
+                      "mean_confidence": pct(b.get("mean_confidence")), "observed": pct(b.get("observed")),
                       "gap": (NONE if b.get("observed") is None or b.get("mean_confidence") is None
                               else f"{100 * (b['observed'] - b['mean_confidence']):+.0f} pts")}
                      for b in buckets],

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from evals.formatting import num, pct
 from firstpass.settings import Settings, load_settings
 from firstpass.terminal import complain, escape, say
 
@@ -157,14 +158,6 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if args.fail_on_regression and drafter and drafter["verdict"] == "regressed" else 0
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{x:.0%}"
-
-
-def _num(x: float | None, digits: int = 2) -> str:
-    return "–" if x is None else f"{x:.{digits}f}"
-
-
 def show_report(report: dict[str, Any]) -> None:
     """The report in the terminal: the two versions side by side, the verdict, and the critic's figures."""
     from rich.console import Console
@@ -181,9 +174,9 @@ def show_report(report: dict[str, Any]) -> None:
             v = drafter[side]
             top = ", ".join(f"{k} {n}" for k, n in sorted(v["categories"].items(), key=lambda kv: -kv[1])[:3]) or "-"
             table.add_row(*(Text(escape(x)) for x in (
-                v["version"], f"{v['passed']}/{v['cases']}", _pct(v["pass_rate"]),
-                f"{_pct(v['wilson_95'][0])}-{_pct(v['wilson_95'][1])}", str(len(v["flaky_cases"])),
-                _num(v["mean_similarity"], 0), top)))
+                v["version"], f"{v['passed']}/{v['cases']}", pct(v["pass_rate"]),
+                f"{pct(v['wilson_95'][0])}-{pct(v['wilson_95'][1])}", str(len(v["flaky_cases"])),
+                num(v["mean_similarity"], 0), top)))
         console.print(table)
         paired = drafter["paired"]
         say(f"paired: {paired['newly_fixed']} newly fixed, {paired['newly_failing']} newly failing, "
@@ -197,8 +190,8 @@ def show_report(report: dict[str, Any]) -> None:
         table.add_row("flagged", str(c["flagged_bad"]), str(c["flagged_ok"]))
         table.add_row("passed", str(c["passed_bad"]), str(c["passed_ok"]))
         console.print(table)
-        say(f"precision {_pct(critic['precision'])}, recall {_pct(critic['recall'])}, kappa {_num(critic['kappa'])} "
-            f"(base rate of fixed lines {_pct(critic['base_rate_bad'])}), Brier {_num(critic['brier'], 3)}"
+        say(f"precision {pct(critic['precision'])}, recall {pct(critic['recall'])}, kappa {num(critic['kappa'])} "
+            f"(base rate of fixed lines {pct(critic['base_rate_bad'])}), Brier {num(critic['brier'], 3)}"
             + (f", critic failed on {critic['critic_failed']}" if critic["critic_failed"] else ""))
         noisy = [r for r in critic["per_rule"] if r["on_approved"]]
         if noisy:
@@ -254,10 +247,10 @@ def _history(args: argparse.Namespace) -> int:
             version, rate = row[side]
             moved = last.get((r["set_hash"], version))
             delta = f" ({rate - moved:+.0%})" if rate is not None and moved is not None else ""
-            cells.append(f"{version} {_pct(rate)}{delta}")
+            cells.append(f"{version} {pct(rate)}{delta}")
             if rate is not None:
                 last[(r["set_hash"], version)] = rate
-        cells += [row["verdict"], f"{row['critic']}: {_num(row['kappa'])}, {_num(row['brier'], 3)}"]
+        cells += [row["verdict"], f"{row['critic']}: {num(row['kappa'])}, {num(row['brier'], 3)}"]
         table.add_row(*(Text(escape(c)) for c in cells))
     Console().print(table)
     return 0

@@ -14,6 +14,7 @@ from itertools import pairwise
 
 from critics.findings import Finding, severity_rank
 from critics.prospect import STANDARD_FIELDS
+from evals.formatting import num, pct
 from firstpass.db import Item
 
 
@@ -166,10 +167,6 @@ def empty_html() -> str:
     return '<div class="fp-draft-text fp-empty" id="fp-draft-text">Nothing left to review.</div>'
 
 
-def _pct(rate: float | None) -> str:
-    return "–" if rate is None else f"{rate:.0%}"
-
-
 def eval_runs_html(rows: Sequence[tuple[int, float | None, dict[str, object]]]) -> str:
     """The finished eval runs as a table: versions with their pass rates, the verdict, the critic's kappa."""
     if not rows:
@@ -180,10 +177,10 @@ def eval_runs_html(rows: Sequence[tuple[int, float | None, dict[str, object]]]) 
         assert isinstance(base, tuple) and isinstance(cand, tuple)
         kappa = row["kappa"]
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(at)) if at else "–"
-        body.append(f"<tr><td>#{int(run_id)}</td><td>{esc(when)}</td><td>{esc(base[0])} {_pct(base[1])}</td>"
-                    f"<td>{esc(cand[0])} {_pct(cand[1])}</td><td>{esc(row['verdict'])}</td>"
+        body.append(f"<tr><td>#{int(run_id)}</td><td>{esc(when)}</td><td>{esc(base[0])} {pct(base[1])}</td>"
+                    f"<td>{esc(cand[0])} {pct(cand[1])}</td><td>{esc(row['verdict'])}</td>"
                     f"<td>{esc(row['critic'])}</td>"
-                    f"<td>{'–' if not isinstance(kappa, float) else f'{kappa:.2f}'}</td></tr>")
+                    f"<td>{num(kappa if isinstance(kappa, float) else None)}</td></tr>")
     return ('<table class="fp-evals" id="fp-eval-table"><thead><tr><th>Run</th><th>Finished</th><th>Baseline</th>'
             "<th>Candidate</th><th>Verdict</th><th>Critic</th><th>Kappa</th></tr></thead><tbody>"
             + "".join(body) + "</tbody></table>")
