@@ -26,13 +26,22 @@ class Example:
     split: str = "train"
 
 
+def approved_as_is(case: Mapping[str, Any]) -> bool | None:
+    """The human verdict on an eval case's AI line (a store row): approved as is (True), fixed (False), or
+    unknown (None: an import without a label)."""
+    if case.get("label"):
+        return bool(case["label"] == "good")
+    if case.get("verdict") == "import":
+        return None
+    return bool(case.get("verdict") == "approve")
+
+
 def human_line(case: Mapping[str, Any]) -> str | None:
     """The line a human settled on for an eval case (a store row): the one they wrote, or the AI's line they
     approved as is; None when neither."""
     if case.get("final_line"):
         return str(case["final_line"])
-    approved = case["label"] == "good" if case.get("label") else case.get("verdict") == "approve"
-    return str(case["ai_line"]) if approved and case.get("ai_line") else None
+    return str(case["ai_line"]) if approved_as_is(case) and case.get("ai_line") else None
 
 
 def profile(prospect: Mapping[str, Any]) -> str:

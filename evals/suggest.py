@@ -14,7 +14,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from evals.fewshot import Example, human_line, profile
+from evals.fewshot import Example, approved_as_is, human_line, profile
 
 TREND_WINDOW_DAYS = 14.0
 
@@ -64,7 +64,7 @@ def _categories(case: dict[str, Any]) -> list[str]:
 
 
 def _is_bad(case: dict[str, Any]) -> bool:
-    return case["label"] == "bad" if case.get("label") else case["verdict"] not in ("approve", "import")
+    return approved_as_is(case) is False
 
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9'-]{3,}")

@@ -82,12 +82,16 @@ def example_pool(app: Firstpass) -> list[Example]:
             if (line := human_line(c))]
 
 
-def with_examples(prompt: PromptTemplate, shots: list[Example], ctx: Context) -> PromptTemplate:
-    """The prompt with the examples added as earlier chat turns, each asked the way a real record is."""
+def example_turns(prompt: PromptTemplate, shots: list[Example], ctx: Context) -> list[dict[str, str]]:
+    """Examples as chat turns: each record asked the way a real one is, answered with the human's line."""
     bare = prompt.model_copy(update={"examples": []})
-    turns = [{"user": render(bare, Prospect.model_validate(e.prospect).prompt_fields(), limits=limits(ctx))[-1]
-              ["content"], "assistant": e.line} for e in shots]
-    return prompt.model_copy(update={"examples": [*prompt.examples, *turns]})
+    return [{"user": render(bare, Prospect.model_validate(e.prospect).prompt_fields(), limits=limits(ctx))[-1]
+             ["content"], "assistant": e.line} for e in shots]
+
+
+def with_examples(prompt: PromptTemplate, shots: list[Example], ctx: Context) -> PromptTemplate:
+    """The prompt with the examples added as earlier chat turns."""
+    return prompt.model_copy(update={"examples": [*prompt.examples, *example_turns(prompt, shots, ctx)]})
 
 
 def failing_keys(app: Firstpass, label: str) -> set[str]:
@@ -152,14 +156,14 @@ def run_evals(app: Firstpass, plan: EvalPlan, on_total: Callable[[int], None] | 
         return route.route == "auto", findings, result.confidence, result.failed
 
     def drafter_job(case: EvalCase, variant: str, repeat: int) -> StoredResult:
-        messages = render(prompt_for(variant, case), Prospect.model_validate(case.prospect).prompt_fields(),
-                          limits=limits(ctx))
+        prospect = Prospect.model_validate(case.prospect)
+        messages = render(prompt_for(variant, case), prospect.prompt_fields(), limits=limits(ctx))
 
         def draft(_v: str, _c: EvalCase, _r: int) -> str:
             return drafter.complete(messages).strip()
 
         def verdict(c: EvalCase, line: str) -> tuple[bool, tuple[str, ...]]:
-            passed, findings, _conf, _failed = gate(Prospect.model_validate(c.prospect), line, c.key)
+            passed, findings, _conf, _failed = gate(prospect, line, c.key)
             return passed, tuple(sorted({f.category for f in findings}))
 
         outcome = run_case(case, variant, repeat, draft, verdict)

@@ -15,12 +15,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from critics.prospect import Prospect
 from evals.suggest import Brief, brief_text, diverse, make_brief, next_version
+from firstpass.evalrun import example_turns
 from firstpass.service import Firstpass
 from graph.models import drafter_for
-from graph.nodes import limits
-from prompts.loader import bundled_dir, list_versions, load_prompt, render, template_text
+from prompts.loader import bundled_dir, list_versions, load_prompt, template_text
 
 LLM_ASK = """You improve the instructions given to a writer of cold-email first lines.
 Current instructions:
@@ -91,8 +90,7 @@ def write_suggestion(app: Firstpass, parent: str, examples: int, llm: bool, fold
     template = load_prompt("drafter", parent)
     drop = sorted(i for i, n in brief.copied.items() if n >= COPIED_AT_LEAST)
     chosen = diverse(brief.approved, examples + len(drop))
-    turns = [(render(template.model_copy(update={"examples": []}), Prospect.model_validate(e.prospect).prompt_fields(),
-                     limits=limits(app.context))[-1]["content"], e.line) for e in chosen]
+    turns = [(t["user"], t["assistant"]) for t in example_turns(template, chosen, app.context)]
     system, note = propose_system(app, template.system, brief) if llm else (None, None)
     version = next_name(app)
     categories = ", ".join(c.category for c in brief.categories[:3]) or "none yet"

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, text
 
+from evals.fewshot import approved_as_is
 from firstpass.db.evalcases import case_key
 
 _SAVE = text(
@@ -108,9 +109,9 @@ class EvalRuns:
         for r in self._rows("SELECT case_key, prospect_json, ai_line, verdict, label, categories_json, errors_json,"
                             " source FROM eval_cases WHERE withdrawn_at IS NULL AND ai_line IS NOT NULL ORDER BY id",
                             {}):
-            if r["verdict"] == "import" and not r["label"]:
+            ok = approved_as_is(dict(r))
+            if ok is None:
                 continue  # an import without a label says nothing of the line
-            ok = r["label"] == "good" if r["label"] else r["verdict"] == "approve"
             cats = tuple(json.loads(r["errors_json"]) or json.loads(r["categories_json"]))
             seen.setdefault(r["case_key"], JudgedLine(r["case_key"], json.loads(r["prospect_json"]), r["ai_line"], ok,
                                                       () if ok else cats, str(r["source"])))
