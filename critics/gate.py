@@ -19,6 +19,8 @@ class RouteDecision(BaseModel):
     route: Route
     audit_sample: bool = False
     reasons: list[str] = Field(default_factory=list, description="Why it goes to review; empty for auto.")
+    gate_route: Route = Field(default="review", description="Where the gate itself would send the line: differs from "
+                              "`route` only in shadow mode, where every line goes to a human.")
 
 
 def audit_draw(seed: int, key: str) -> float:
@@ -47,5 +49,9 @@ def decide_route(findings: list[Finding], confidence: float | None, policy: Rout
         shown = "none" if confidence is None else f"{confidence:.2f}"
         reasons.append(f"critic confidence {shown} below {policy.confidence_threshold:.2f}")
     if reasons:
-        return RouteDecision(route="review", reasons=reasons)
-    return RouteDecision(route="auto", audit_sample=audit_draw(policy.audit_seed, key) < tier.audit_sample_rate)
+        return RouteDecision(route="review", reasons=reasons, gate_route="review")
+    if policy.shadow:
+        return RouteDecision(route="review", gate_route="auto", reasons=[
+            "shadow mode: the gate would auto-approve this line; every line goes to a human to calibrate the gate"])
+    return RouteDecision(route="auto", gate_route="auto",
+                         audit_sample=audit_draw(policy.audit_seed, key) < tier.audit_sample_rate)

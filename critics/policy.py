@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import tomllib
 from importlib import resources
@@ -62,7 +64,8 @@ class TierPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     force_review: bool = Field(default=False, description="Send every line to a human, flagged or not.")
-    audit_sample_rate: float = Field(default=0.05, ge=0.0, le=1.0, description="Share of auto-approved lines sampled for audit.")
+    audit_sample_rate: float = Field(default=0.02, ge=0.0, le=1.0, description="Share of auto-approved lines sampled "
+                                     "for audit: the floor the adaptive audit rate decays to (or the fixed rate).")
 
 
 class RoutePolicy(BaseModel):
@@ -76,6 +79,14 @@ class RoutePolicy(BaseModel):
     tiers: dict[str, TierPolicy] = Field(description="Consequence tiers by name.")
     audit_seed: int = Field(default=0, description="Seed for audit sampling, so that a rerun gives the same sample.")
     max_regenerate_rounds: int = Field(default=3, ge=0, description="How often a reviewer may send one line back to the drafter.")
+    shadow: bool = Field(default=False, description="Shadow mode: every line goes to a human, and the gate's would-be "
+                         "route is recorded, so that `firstpass calibrate` has verdicts on lines it would auto-approve.")
+    accepted_error_rate: float = Field(default=0.02, gt=0.0, lt=1.0, description="The share of bad lines among "
+                                       "auto-approved (sent) lines the team accepts: audits, calibration and the "
+                                       "narrowing verdict are measured against it.")
+    adaptive_audit: bool = Field(default=True, description="Audit every auto-approved line until the 95% upper bound "
+                                 "on the error among sent lines is under accepted_error_rate, then decay to the "
+                                 "tier's audit_sample_rate; off: sample at the tier's rate only.")
 
     def active_tier(self) -> TierPolicy:
         """The tier in force."""
@@ -100,6 +111,31 @@ class PanelPolicy(BaseModel):
         "(confirm), or never (refuse). The panel and the command line follow the same setting.")
 
 
+class ReviewersPolicy(BaseModel):
+    """Measuring reviewers: known-bad check lines (canaries), reading time and the rubber-stamp warning."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    canary_rate: float = Field(default=0.02, ge=0.0, le=0.5, description="Share of a reviewer's queue that is a "
+                               "known-bad check line (scored, never exported); 0 turns canaries off.")
+    min_catch_rate: float = Field(default=0.8, ge=0.0, le=1.0, description="A reviewer whose canary catch rate is "
+                                  "shown (95% upper bound) to be below this gets a rubber-stamp warning.")
+    reading_words_per_minute: float = Field(default=300.0, gt=0, description="Reading speed: a decision faster than "
+                                            "the line's words at this pace was taken without reading it.")
+    max_fast_share: float = Field(default=0.25, ge=0.0, le=1.0, description="A reviewer with more of their decisions "
+                                  "faster than reading time than this gets a rubber-stamp warning.")
+    min_decisions: int = Field(default=20, ge=1, description="Decisions (or canaries) a reviewer needs before a "
+                               "warning is given: fewer say too little.")
+
+
+class NarrowPolicy(BaseModel):
+    """When the human step may be removed for a tier or an error category."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_outputs: int = Field(default=500, ge=1, description="Human-measured outputs needed before narrowing.")
+
+
 class Policy(BaseModel):
     """The whole gate policy."""
 
@@ -108,6 +144,14 @@ class Policy(BaseModel):
     rules: RulesPolicy
     route: RoutePolicy
     panel: PanelPolicy = Field(default_factory=PanelPolicy)
+    reviewers: ReviewersPolicy = Field(default_factory=ReviewersPolicy)
+    narrow: NarrowPolicy = Field(default_factory=NarrowPolicy)
+
+    def checks_hash(self) -> str:
+        """A short hash of what decides which lines the gate flags (rules and blocking severity, not the threshold):
+        calibration and audit evidence hold only under the same checks."""
+        data = {"rules": self.rules.model_dump(), "blocking": self.route.blocking_severity}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from langgraph.types import Command, StateSnapshot
 
 from critics.findings import Finding
 from critics.policy import Policy
+from firstpass.auditing import AuditSampler
 from firstpass.db import AuditEntry, Item, Lease, Outcome, Store, reviewqueue
 from firstpass.db.checkpoints import close_checkpointer, open_checkpointer
 from firstpass.leases import LeaseKeeper, dead_owners, process_owner
@@ -52,6 +53,8 @@ def outcome_of_values(values: dict[str, Any], interrupted: bool, config: Runnabl
         rounds=values.get("rounds", 0), prompt_version=values.get("prompt_version"),
         drafter_model=values.get("drafter_model"), critic_model=values.get("critic_model"),
         checkpoint_id=(config.get("configurable") or {}).get("checkpoint_id"), prompt_hash=values.get("prompt_hash"),
+        route=values.get("route"), gate_route=values.get("gate_route"), tier=values.get("tier"),
+        shadow=bool(values.get("shadow")), checks_hash=values.get("checks_hash"), threshold=values.get("threshold"),
     )
 
 
@@ -70,6 +73,7 @@ class Firstpass:
         self.lease_seconds = lease_seconds
         self.owner = process_owner()
         self.keeper = LeaseKeeper(store, lease_seconds)
+        self.sampler = AuditSampler(store, context.policy)
         self.saver = open_checkpointer(store)
         self.graph = build_graph(self.saver)
 
@@ -102,7 +106,7 @@ class Firstpass:
             except Exception as exc:  # noqa: BLE001 - one prospect's failure must not stop the batch
                 self.store.save_failure(lease, one_line(exc))
                 return self.store.item(item.id)
-        if not self.store.save_outcome(lease, outcome):
+        if not self.store.save_outcome(lease, self.sampler.choose(outcome, item.thread_id)):
             log.warning("item %s was taken over by another process; its result here was discarded", item.id)
         return self.store.item(item.id)
 
@@ -182,6 +186,7 @@ class Firstpass:
         return self.graph.get_state({"configurable": {"thread_id": item.thread_id}})
 
     def _record(self, lease: Lease, before: Item, after: Outcome, decision: Decision, outcome: dict[str, Any]) -> Item:
+        after = self.sampler.choose(after, before.thread_id)  # a regenerated line the gate let through
         final = after.final_line if after.status in ("approved", "rejected") else None
         note = decision.note
         if decision.action == "edit" and decision.force and after.status == "approved":
@@ -236,6 +241,7 @@ class Firstpass:
         verdict = decision.action if decision.action != "approve" else None
         if self.store.record_audit(item_id, decision.reviewer, status, final, entry, item.prospect, verdict) is None:
             raise DecisionError(self._why_not_auditable(item_id))
+        self.sampler.forget()
         return self.store.item(item_id)
 
     def undo(self, item_id: int, reviewer: str, identity: str = "self-asserted") -> Item:

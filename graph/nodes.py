@@ -66,8 +66,11 @@ def check_critic(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Apply the routing policy: auto-approve, or send to the human checkpoint."""
     findings = [Finding.model_validate(f) for f in state.get("findings", [])]
-    decision = decide_route(findings, state.get("confidence"), runtime.context.policy.route, _thread(runtime) or "")
-    return {"route": decision.route, "audit_sample": decision.audit_sample, "reasons": decision.reasons}
+    policy = runtime.context.policy
+    decision = decide_route(findings, state.get("confidence"), policy.route, _thread(runtime) or "")
+    return {"route": decision.route, "audit_sample": decision.audit_sample, "reasons": decision.reasons,
+            "gate_route": decision.gate_route, "tier": policy.route.tier, "shadow": policy.route.shadow,
+            "checks_hash": runtime.context.checks_hash, "threshold": policy.route.confidence_threshold}
 
 
 def auto_approve(state: State) -> dict[str, Any]:

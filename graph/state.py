@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,6 +32,12 @@ class State(TypedDict, total=False):
     route: Literal["auto", "review"]
     reasons: list[str]
     audit_sample: bool
+    # What the gate was, for the metrics: its own route (differs in shadow mode), the tier, the checks and threshold.
+    gate_route: Literal["auto", "review"]
+    tier: str
+    shadow: bool
+    checks_hash: str
+    threshold: float
     feedback: str
     rounds: int
     decision: dict[str, Any] | None
@@ -52,6 +59,11 @@ class Context(BaseModel):
     policy: Policy = Field(default_factory=load_policy, description="Rule limits, word lists and routing policy.")
     drafter_prompt: str | None = Field(default=None, description="Drafter prompt version; None means the newest.")
     critic_prompt: str | None = Field(default=None, description="Critic prompt version; None means the newest.")
+
+    @cached_property
+    def checks_hash(self) -> str:
+        """The policy's checks hash (see Policy.checks_hash), computed once per context."""
+        return self.policy.checks_hash()
 
     def drafter_template(self) -> PromptTemplate:
         """The drafter prompt in force."""

@@ -229,6 +229,7 @@ def test_audit_log_is_append_only(make_app: AppFactory) -> None:
 
 def test_audit_sampling_is_seeded_and_forced_tier_reviews_all(make_app: AppFactory) -> None:
     policy = load_policy()
+    policy.route.adaptive_audit = False  # the fixed, seeded rate (the adaptive one: tests/test_auditing.py)
     policy.route.tiers["standard"].audit_sample_rate = 0.5
     app = make_app(policy=policy)
     load_items(app, "r", [prospect(i) for i in range(40)])
@@ -255,7 +256,9 @@ def test_pending_is_most_severe_first(make_app: AppFactory) -> None:
     app = make_app(critic=FakeCritic(lambda m: verdict(next(confidences))))
     load_items(app, "r", [prospect(i) for i in range(3)])
     run_batch(app, todo(app, "r"), concurrency=1)
-    assert [i.confidence for i in app.pending()] == [0.2, 0.6]  # 0.9 was auto-approved
+    # 0.9 was auto-approved; a new gate audits every such line, after the flagged ones.
+    assert [(i.confidence, i.status) for i in app.pending()] == [(0.2, "review"), (0.6, "review"),
+                                                                 (0.9, "auto_approved")]
 
 
 def test_every_model_call_is_logged(make_app: AppFactory) -> None:

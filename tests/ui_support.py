@@ -54,12 +54,13 @@ class ScriptedDrafter(FakeDrafter):
 
 
 def policy(audit_rate: float = 0.0, min_display_ms: float = 0.0) -> Policy:
-    """The default policy with a chosen audit-sampling rate (0 by default, so tests decide what is sampled) and
-    minimum display time (0 by default, so tests decide as fast as they like unless they test that limit)."""
+    """The default policy with a fixed audit-sampling rate (0 by default, so tests decide what is sampled: the
+    adaptive rate is off) and minimum display time (0 by default, so tests decide as fast as they like unless they test that limit)."""
     base = load_policy()
     tiers = {name: tier.model_copy(update={"audit_sample_rate": audit_rate}) for name, tier in base.route.tiers.items()}
     panel = base.panel.model_copy(update={"min_display_ms": min_display_ms})
-    return base.model_copy(update={"route": base.route.model_copy(update={"tiers": tiers}), "panel": panel})
+    route = base.route.model_copy(update={"tiers": tiers, "adaptive_audit": False})
+    return base.model_copy(update={"route": route, "panel": panel})
 
 
 class ScriptedCritic(FakeCritic):

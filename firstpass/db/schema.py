@@ -69,9 +69,21 @@ items = Table(
     Column("exported_at", Float),
     # A short hash of the rendered drafter prompt: exactly what the model was asked.
     Column("prompt_hash", Text),
+    # The gate's record (what the metrics and calibration read): where the line went, where the gate itself would
+    # have sent it (they differ in shadow mode), the tier, the checks' hash and the threshold in force.
+    Column("route", Text),
+    Column("gate_route", Text),
+    Column("tier", Text),
+    Column("shadow", Integer, nullable=False, server_default="0"),
+    Column("checks_hash", Text),
+    Column("threshold", Float),
+    # The rate an auto-approved line was sampled for audit at, and why that rate.
+    Column("audit_rate", Float),
+    Column("audit_reason", Text),
     UniqueConstraint("run", "prospect_id"),
 )
 Index("items_status", items.c.status, items.c.run)
+Index("items_created", items.c.created_at)
 Index("items_audit_queue", items.c.status, items.c.audit_sample, items.c.audited_at,
       sqlite_where=text("audit_sample = 1 AND audited_at IS NULL"),
       postgresql_where=text("audit_sample = 1 AND audited_at IS NULL"))

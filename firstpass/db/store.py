@@ -70,6 +70,14 @@ class Item(BaseModel):
     checkpoint_id: str | None = Field(default=None, description="The checkpoint the item shows; decisions resume it.")
     exported_at: float | None = Field(default=None, description="When the item's line went out in an export.")
     prompt_hash: str | None = Field(default=None, description="Hash of the rendered drafter prompt.")
+    route: str | None = Field(default=None, description="Where the gate sent the line: auto or review.")
+    gate_route: str | None = Field(default=None, description="Where the gate itself would send it (shadow mode).")
+    tier: str | None = Field(default=None, description="The consequence tier in force when it was routed.")
+    shadow: bool = Field(default=False, description="Routed in shadow mode: every line went to a human.")
+    checks_hash: str | None = Field(default=None, description="Hash of the policy's checks when it was routed.")
+    threshold: float | None = Field(default=None, description="The confidence threshold in force when it was routed.")
+    audit_rate: float | None = Field(default=None, description="The rate it was sampled for audit at.")
+    audit_reason: str | None = Field(default=None, description="Why that audit rate.")
 
     @property
     def audit_pending(self) -> bool:
@@ -132,6 +140,14 @@ class Outcome:
     critic_model: str | None = None
     checkpoint_id: str | None = None
     prompt_hash: str | None = None
+    route: str | None = None
+    gate_route: str | None = None
+    tier: str | None = None
+    shadow: bool = False
+    checks_hash: str | None = None
+    threshold: float | None = None
+    audit_rate: float | None = None
+    audit_reason: str | None = None
 
 
 def thread_id(run: str, prospect_id: str) -> str:
@@ -148,7 +164,9 @@ def _outcome_fields(o: Outcome) -> dict[str, Any]:
             "findings_json": _dump_findings(o.findings), "blocking": sum(f.severity == "high" for f in o.findings),
             "confidence": o.confidence, "audit_sample": int(o.audit_sample), "rounds": o.rounds,
             "prompt_version": o.prompt_version, "drafter_model": o.drafter_model, "critic_model": o.critic_model,
-            "checkpoint_id": o.checkpoint_id, "prompt_hash": o.prompt_hash, "error": None}
+            "checkpoint_id": o.checkpoint_id, "prompt_hash": o.prompt_hash, "error": None, "route": o.route,
+            "gate_route": o.gate_route, "tier": o.tier, "shadow": int(o.shadow), "checks_hash": o.checks_hash,
+            "threshold": o.threshold, "audit_rate": o.audit_rate, "audit_reason": o.audit_reason}
 
 
 _AUDIT_INSERT = text(
@@ -459,6 +477,9 @@ class Store:
         now = time.time()
         fields = {**_outcome_fields(outcome), "updated_at": now}
         if audit_pending:
+            # The audit draw was the service's, not the thread's: the line stays the audit sample it was.
+            for kept in ("audit_sample", "audit_rate", "audit_reason"):
+                fields.pop(kept)
             fields.update(audited_at=None, audited_by=None)
         cols = ", ".join(f"{k} = :{k}" for k in fields)
         with self._tx() as c:
@@ -505,6 +526,15 @@ class Store:
             if eval_verdict is not None:
                 self._insert_eval_case(c, audit_id, entry, prospect, eval_verdict)
             return audit_id
+
+    def audit_evidence(self, gate: Mapping[str, Any]) -> tuple[int, int]:
+        """Audits so far of lines auto-approved by one gate (tier, prompt_version, drafter_model, critic_model,
+        checks_hash, threshold): how many, and how many the auditor changed or rejected."""
+        where = " AND ".join(f"{k} = :{k}" for k in GATE_KEY)
+        (row,) = self._rows(f"SELECT COUNT(*) AS n, COALESCE(SUM(status != 'auto_approved'), 0) AS k FROM items"
+                            f" WHERE audited_at IS NOT NULL AND route = 'auto' AND {where}",
+                            {k: gate.get(k) for k in GATE_KEY})
+        return int(row["n"]), int(row["k"])
 
     # audit log and eval cases ---------------------------------------------------------------------
 
@@ -646,6 +676,8 @@ class Store:
         return self._rows("SELECT * FROM reviewers WHERE name = :name", {"name": name})
 
 
+# What makes one gate: audit evidence and calibration hold for lines routed under the same values of these.
+GATE_KEY: tuple[str, ...] = ("tier", "prompt_version", "drafter_model", "critic_model", "checks_hash", "threshold")
 # The queue's SQL pieces live beside the store that runs them.
 AUDIT_PENDING = "status = 'auto_approved' AND audit_sample = 1 AND audited_at IS NULL"
 FREE = "(claimed_by IS NULL OR claimed_by = :me OR claim_expires IS NULL OR claim_expires < :now)"
@@ -658,6 +690,7 @@ def _item(row: RowMapping) -> Item:
         prospect=Prospect.model_validate_json(d.pop("prospect_json")),
         findings=[Finding.model_validate(f) for f in json.loads(d.pop("findings_json"))],
         audit_sample=bool(d.pop("audit_sample")),
+        shadow=bool(d.pop("shadow")),
         **{k: v for k, v in d.items() if k != "blocking"},
     )
 
