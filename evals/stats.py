@@ -43,6 +43,14 @@ def clopper_pearson_upper(k: int, n: int, confidence: float = 0.95) -> float:
                                                                      method="exact").high)
 
 
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The exact two-sided (Clopper-Pearson) interval on a rate with k events in n trials."""
+    if n == 0:
+        return 0.0, 1.0
+    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
+    return float(ci.low), float(ci.high)
+
+
 @dataclass(frozen=True)
 class Paired:
     """Two versions judged on the same cases: how often each passed where the other did not, and the exact test."""

@@ -19,6 +19,7 @@ from firstpass.csvfile import CsvError, CsvOptions, scan_prospects, stream_prosp
 from firstpass.db import STATUSES, AuditLogError, Item
 from firstpass.evalcli import add_parser as add_eval_parser
 from firstpass.settings import SettingsError, load_settings
+from firstpass.statscli import add_parsers as add_stats_parsers
 from firstpass.terminal import complain, one_line, say
 from prompts.loader import PromptError
 
@@ -585,6 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.set_defaults(func=cmd_audit)
 
     add_eval_parser(sub)
+    add_stats_parsers(sub)
 
     pr = sub.add_parser("prompts", help="the prompt versions: list, show one, diff two")
     prsub = pr.add_subparsers(dest="prompts_command", required=True)

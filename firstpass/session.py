@@ -109,7 +109,7 @@ def make_context(settings: Settings, models: Models, store: Store | None = None,
     drafter = spec_of(settings.drafter).model_copy(update={"client": names[0], "model": models.drafter.model_id})
     critic = spec_of(settings.critic, settings.critic_retries).model_copy(
         update={"client": names[1], "model": models.critic.model_id})
-    context = Context(drafter=drafter, critic=critic, policy=policy or load_policy(settings.policy_path),
+    context = Context(drafter=drafter, critic=critic, policy=policy or load_policy(settings.policy_file),
                       drafter_prompt=settings.prompt_version)
     return context, names
 

@@ -86,6 +86,15 @@ class Settings(BaseSettings):
         return self.critic.retries
 
     @property
+    def policy_file(self) -> Path | None:
+        """The policy file in force: FIRSTPASS_POLICY (or `policy` in config.toml), else `policy.toml` in the data
+        folder when there is one (`firstpass calibrate --apply` writes it)."""
+        if self.policy_path is not None:
+            return self.policy_path
+        own = self.home / "policy.toml"
+        return own if own.exists() else None
+
+    @property
     def db_path(self) -> Path:
         """The SQLite file that holds checkpoints and the app's tables (the embedded default)."""
         return self.home / "firstpass.db"

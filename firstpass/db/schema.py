@@ -221,3 +221,16 @@ eval_results = Table(
     Column("at", Float, nullable=False),
     UniqueConstraint("run_id", "kind", "case_key", "variant", "repeat", name="eval_results_one"),
 )
+
+# Every policy file written by `firstpass calibrate --apply`, with what it was fitted on (the old file is kept).
+policy_versions = Table(
+    "policy_versions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", Float, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("parent_sha256", Text),
+    Column("summary", Text, nullable=False, server_default=""),
+    Column("data_json", Text, nullable=False, server_default="{}"),
+    sqlite_autoincrement=True,
+)

@@ -642,6 +642,21 @@ class Store:
                 return None
             return None if known[0] == sha256 else str(known[0])
 
+    def add_policy_version(self, path: str, sha256: str, parent_sha256: str | None, summary: str,
+                           data: Mapping[str, Any]) -> int:
+        """Record a policy file written by calibration, with the data it was fitted on; its version number."""
+        with self._tx() as c:
+            row = c.execute(text("INSERT INTO policy_versions (created_at, path, sha256, parent_sha256, summary,"
+                                 " data_json) VALUES (:t, :p, :h, :parent, :s, :d) RETURNING id"),
+                            {"t": time.time(), "p": path, "h": sha256, "parent": parent_sha256, "s": summary,
+                             "d": json.dumps(data, default=str)}).first()
+        assert row is not None
+        return int(row[0])
+
+    def policy_versions(self) -> list[RowMapping]:
+        """Every policy version calibration wrote, oldest first."""
+        return self._rows("SELECT * FROM policy_versions ORDER BY id")
+
     def prompt_versions(self) -> list[RowMapping]:
         """Every prompt version used so far, with its recorded hash."""
         return self._rows("SELECT * FROM prompt_versions ORDER BY kind, first_used_at")
