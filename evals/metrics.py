@@ -23,6 +23,8 @@ from evals.stats import clopper_pearson, clopper_pearson_upper
 DAY = 86400.0
 # Gaps between one reviewer's decisions longer than this are breaks, not work (decisions per hour).
 BREAK_SECONDS = 600.0
+# A reviewer's pace per hour is shown once they have worked this long.
+MIN_ACTIVE_SECONDS = 60.0
 # Arrival and review rates for the backlog projection are measured over this many recent days.
 PACE_DAYS = 7
 
@@ -294,7 +296,8 @@ def _reviewer_row(name: str, mine: list[Decision], checks: list[CanaryResult], l
     caught = sum(c.caught for c in checks)
     catch = interval(caught, len(checks))
     row = {"reviewer": name, "decisions": len(mine),
-           "per_hour": len(mine) / (active / 3600) if active > 0 else None,
+           # Under a minute of work says nothing of an hourly pace.
+           "per_hour": len(mine) / (active / 3600) if len(mine) > 1 and active >= MIN_ACTIVE_SECONDS else None,
            "median_seconds": statistics.median(durations) if durations else None,
            "approve_rate": rate(approved, len(firsts)), "peer_approve_rate": expected,
            "fast_share": rate(fast, len(timed)), "timed": len(timed),

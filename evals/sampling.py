@@ -55,6 +55,11 @@ def adaptive_rate(audited: int, errors: int, accepted: float, floor: float) -> A
     bound = clopper_pearson_upper(errors, audited)
     needed = clean_audits_needed(errors, accepted)
     evidence = f"{errors} of {audited} audited lines changed, 95% bound on error among sent lines {pct1(bound)}"
+    if audited and errors / audited >= accepted:
+        return AuditRate(1.0, audited, errors, bound, needed,
+                         f"every line is audited: {errors} of {audited} audited lines changed "
+                         f"({pct1(errors / audited)}), not under the accepted {pct1(accepted)}; the gate lets bad "
+                         "lines through (tighten it, or improve the drafter)")
     if audited < needed:
         return AuditRate(1.0, audited, errors, bound, needed,
                          f"every line is audited until the bound is under the accepted {pct1(accepted)} "

@@ -21,6 +21,7 @@ from critics.policy import Policy, load_policy
 from evals.calibration import CalibrationLine, Certificate, curve, learn_then_test
 from firstpass.db import Store
 from firstpass.metrics import load_decisions
+from graph.state import Context
 
 HEADER = "# confidence_threshold set by `firstpass calibrate --apply`"
 
@@ -37,6 +38,11 @@ class Config:
     drafter_model: str
     critic_model: str
     checks_hash: str
+
+
+def config_of(context: Context) -> Config:
+    """The configuration a running app drafts under: its drafter prompt version, models and checks."""
+    return Config(context.drafter_template().version, context.drafter.model, context.critic.model, context.checks_hash)
 
 
 def eligible(findings: list[dict[str, Any]], policy: Policy) -> bool:

@@ -37,6 +37,8 @@ def test_rate_audits_everything_then_decays_to_the_floor_and_climbs_back_on_an_e
     assert adaptive_rate(298, 1, 0.02, 0.02).rate == pytest.approx(236 / 298)
     # One error among 200: the bound is back over 2%, so every line is audited again.
     assert adaptive_rate(200, 1, 0.02, 0.02).rate == 1.0
+    seen_bad = adaptive_rate(10, 4, 0.02, 0.02)
+    assert seen_bad.rate == 1.0 and "4 of 10 audited lines changed (40.0%), not under the accepted 2.0%" in seen_bad.reason
     assert fixed_rate(0.05).rate == 0.05 and "adaptive audit is off" in fixed_rate(0.05).reason
 
 

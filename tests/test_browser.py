@@ -567,3 +567,22 @@ def test_the_evals_tab_shows_the_newest_report_and_keys_there_decide_nothing(bro
     page.keyboard.press("a")
     expect(draft(page)).to_have_text(LINES["Beta Labs"])
     page.context.close()
+
+
+def test_the_metrics_tab_draws_its_plots(browser: Browser, panel: Panel) -> None:
+    page = login(browser, panel, "alice")
+    expect(draft(page)).to_have_text(LINES["Acme Dental"])
+    page.keyboard.press("a")
+    expect(draft(page)).to_have_text(LINES["Beta Labs"])
+    page.get_by_role("tab", name="Metrics").click()
+    headline = page.locator("#fp-metrics-headline")
+    expect(headline).to_contain_text(f"{len(panel.app.store.items())} lines gated")
+    expect(headline).to_contain_text("1 first verdicts")
+    expect(page.locator("#fp-reviewers")).to_contain_text("alice")
+    expect(page.locator("#fp-calibration")).to_contain_text("Nothing certified")
+    # Gradio draws its plots with Vega: the volume plot becomes a canvas or an SVG with marks in it.
+    plot = page.locator("#fp-volume-plot")
+    expect(plot.locator("canvas, svg.marks").first).to_be_visible()
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "metrics-tab.png"), full_page=True)
+    page.context.close()

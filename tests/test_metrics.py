@@ -196,3 +196,15 @@ def test_stats_over_a_real_database(make_app: AppFactory, home: Path, capsys: py
     assert "error on sent lines (audits): 1 of 2 changed" in out and "audit rate in force" in out
     assert main(["stats", "--run", "nope"]) == 2
     assert "there is no run 'nope'" in capsys.readouterr().err
+
+
+def test_the_html_report_escapes_what_it_shows_and_loads_nothing() -> None:
+    from evals.metrics_report import render_metrics_html
+
+    xss = "<script>window.__xss = 1</script>"
+    lines = [line(1, "auto", audited=True, tier=xss), line(2, at=NOW - 8 * DAY)]
+    page = render_metrics_html(compute(Inputs(lines, [decision(1, "edit", kind="audit", reviewer=xss)], 1, NOW))
+                               | {"audit_rates": [], "filter": {"run": None, "since": None}})
+    assert xss not in page and "&lt;script&gt;" in page
+    assert "default-src 'none'" in page and "<script" not in page
+    assert page.count("<title>") == 1 + 2 * 2 + 1  # the page, two days of two parts, one week

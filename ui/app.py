@@ -195,6 +195,13 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
         who(request)
         return handlers.eval_report(app, run_id)
 
+    def on_metrics(request: gr.Request) -> list[Any]:
+        who(request)
+        view = handlers.metrics_view(app)
+        return [view.summary, _frame(view.volume, ["day", "route", "lines"]),
+                _frame(view.errors, ["week", "series", "percent"]), view.tables,
+                _frame(view.curve, ["threshold", "series", "percent"]), view.calibration]
+
     def on_unload(request: gr.Request) -> None:
         entry = held.pop(getattr(request, "session_hash", None) or "", None)
         if entry is not None:
@@ -267,6 +274,19 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
                 eval_dd = gr.Dropdown([], label="Report of run", elem_id="fp-eval-run")
                 eval_frame = gr.HTML(elem_id="fp-eval-frame", js_on_load=None)
 
+            with gr.Tab("Metrics", id="metrics", elem_id="fp-metrics-tab") as metrics_tab:
+                metrics_summary = gr.HTML(elem_id="fp-metrics", js_on_load=None)
+                with gr.Row():
+                    volume_plot = gr.BarPlot(x="day", y="lines", color="route", title="Lines gated per day",
+                                             y_title="lines", elem_id="fp-volume-plot",
+                                             color_map={"auto": "#1a7f37", "review": "#bf8700"})
+                    error_plot = gr.LinePlot(x="week", y="percent", color="series", title="Error on sent lines (audits)",
+                                             y_title="% changed by a human", elem_id="fp-error-plot")
+                metrics_tables = gr.HTML(elem_id="fp-metrics-tables", js_on_load=None)
+                curve_plot = gr.LinePlot(x="threshold", y="percent", color="series", elem_id="fp-curve-plot",
+                                         title="Calibration trade-off: auto-approve rate and miss rate by threshold")
+                calibration_note = gr.HTML(elem_id="fp-calibration-note", js_on_load=None)
+
         outputs = [session, header, draft, confidence, findings, record, edit_box, check, reject_cats, reject_note,
                    regen_note, left, message, regen, suggested]
         filters = [run_dd, cat_dd]
@@ -292,9 +312,18 @@ def build_panel(app: Firstpass, reviewer: str = "reviewer", run: str | None = No
         export_btn.click(on_export, export_run, [export_file, export_msg], api_visibility="private")
         evals_tab.select(on_evals, None, [eval_dd, eval_table, eval_frame], **fast)
         eval_dd.input(on_eval_report, eval_dd, eval_frame, **fast)
+        metrics_tab.select(on_metrics, None, [metrics_summary, volume_plot, error_plot, metrics_tables, curve_plot,
+                                              calibration_note], **fast)
         blocks.unload(on_unload)
     blocks.queue(default_concurrency_limit=CONCURRENCY)
     return blocks
+
+
+def _frame(rows: list[dict[str, object]], columns: list[str]) -> Any:
+    """Rows as the DataFrame Gradio's plots take (with the columns even when there are no rows)."""
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=columns)
 
 
 def launch_panel(blocks: gr.Blocks, store: Store, host: str = "127.0.0.1", port: int | None = 7860,

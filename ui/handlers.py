@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from critics.findings import CATEGORIES
 from evals.html_report import render_html
+from firstpass import calibrate, metrics
 from firstpass.db import Item, reviewqueue
 from firstpass.evalrun import history_row
 from firstpass.export import ExportError, export_run
@@ -27,6 +28,8 @@ from ui import render
 
 log = logging.getLogger(__name__)
 LEASE_SECONDS = reviewqueue.DEFAULT_LEASE_SECONDS
+# The panel's calibration view uses the usual level; `firstpass calibrate --delta` chooses another.
+CALIBRATION_DELTA = 0.05
 
 
 @dataclass(frozen=True)
@@ -303,3 +306,33 @@ def eval_report(app: Firstpass, run_id: int | None) -> str:
     if run is None or run["report"] is None:
         return render.message_html("No finished eval run yet: run `firstpass eval run --drafter-prompt VERSION`.")
     return render.report_frame_html(render_html(run["report"]))
+
+
+@dataclass(frozen=True)
+class MetricsView:
+    """The Metrics tab: headline figures as HTML, and the rows its plots draw (plain dicts)."""
+
+    summary: str
+    tables: str
+    volume: list[dict[str, object]]
+    errors: list[dict[str, object]]
+    curve: list[dict[str, object]]
+    calibration: str
+
+
+def metrics_view(app: Firstpass, run: str | None = None) -> MetricsView:
+    """Every figure of `firstpass stats` and the calibration trade-off for the app's configuration."""
+    figures = metrics.collect(app.store, app.policy, run)
+    volume = [{"day": d["day"], "route": route, "lines": d[route]} for d in figures["volume"]["per_day"][-30:]
+              for route in ("auto", "review")]
+    errors = [{"week": w["week"], "series": name, "percent": 100 * (w[key] or 0.0)}
+              for w in figures["sent_error"]["by_week"][-12:] for name, key in (("error", "rate"), ("95% upper", "high"))]
+    route = app.policy.route
+    certificate, others = calibrate.run(app.store, calibrate.config_of(app.context), app.policy,
+                                        route.accepted_error_rate, CALIBRATION_DELTA)
+    report = calibrate.report(certificate, calibrate.config_of(app.context), others)
+    curve = [{"threshold": s["threshold"], "series": name, "percent": 100 * (s[key] or 0.0)}
+             for s in report["curve"] for name, key in (("auto-approved", "auto_rate"), ("miss rate", "miss_rate"),
+                                                         ("miss bound", "upper"))]
+    return MetricsView(render.metrics_headline_html(figures), render.metrics_tables_html(figures), volume, errors, curve,
+                       render.calibration_html(report))

@@ -190,3 +190,55 @@ def report_frame_html(page: str) -> str:
     """A whole HTML report inside the panel: a sandboxed frame (no script, no same origin) holding it as srcdoc."""
     return (f'<iframe id="fp-eval-report" title="Eval report" sandbox="" srcdoc="{esc(page)}" '
             'style="width:100%;height:80vh;border:1px solid #ddd;border-radius:6px;background:#fff"></iframe>')
+
+
+def _rows(head: Sequence[str], rows: Iterable[Sequence[object]], ident: str) -> str:
+    cells = "".join(f"<tr>{''.join(f'<td>{esc(c)}</td>' for c in row)}</tr>" for row in rows)
+    return (f'<table class="fp-evals" id="{esc(ident)}"><thead><tr>{"".join(f"<th>{esc(h)}</th>" for h in head)}'
+            f"</tr></thead><tbody>{cells}</tbody></table>")
+
+
+def metrics_headline_html(f: dict[str, object]) -> str:
+    """The headline figures of `firstpass stats`: volume, backlog, error on sent lines, overrides."""
+    from evals.formatting import pct1
+
+    v, b, e, o = (f[k] for k in ("volume", "backlog", "sent_error", "overrides"))
+    assert isinstance(v, dict) and isinstance(b, dict) and isinstance(e, dict) and isinstance(o, dict)
+    return (f'<p id="fp-metrics-headline"><b>{esc(v["gated"])}</b> lines gated, {esc(pct(v["auto_rate"]))} '
+            f'auto-approved. <b>Backlog:</b> {esc(b["message"])}. <b>Error on sent lines:</b> {esc(e["k"])} of '
+            f'{esc(e["n"])} audited changed, {esc(pct1(e["rate"]))} (95% CI {esc(pct1(e["low"]))}–'
+            f'{esc(pct1(e["high"]))}). <b>Overrides:</b> {esc(pct(o["override_rate"]))} of {esc(o["decisions"])} '
+            "first verdicts.</p>")
+
+
+def metrics_tables_html(f: dict[str, object]) -> str:
+    """The tables of `firstpass stats`: audit rates in force, reviewers, narrowing verdicts."""
+    from evals.formatting import NONE, pct1
+
+    audits, reviewers, narrowing = f["audit_rates"], f["reviewers"], f["narrowing"]
+    assert isinstance(audits, list) and isinstance(reviewers, list) and isinstance(narrowing, list)
+    return ("<h4>Audit rate in force</h4>"
+            + _rows(["tier", "prompt", "threshold", "rate", "why"],
+                    [[a["gate"]["tier"], a["gate"]["prompt_version"], a["gate"]["threshold"], pct(a["rate"]), a["reason"]]
+                     for a in audits], "fp-audit-rates")
+            + "<h4>Reviewers</h4>"
+            + _rows(["reviewer", "decisions", "per hour", "median s", "approve", "peers", "faster than reading",
+                     "canaries caught", "warning"],
+                    [[r["reviewer"], r["decisions"], num(r["per_hour"], 0), num(r["median_seconds"], 1),
+                      pct(r["approve_rate"]), pct(r["peer_approve_rate"]), pct(r["fast_share"]),
+                      f"{r['canaries_caught']}/{r['canaries']}" if r["canaries"] else NONE,
+                      "; ".join(r["warnings"]) or NONE] for r in reviewers], "fp-reviewers")
+            + "<h4>Narrowing the gate</h4>"
+            + _rows(["tier", "category", "measured", "errors", "95% bound", "verdict"],
+                    [[r["tier"], r["category"], r["measured"], r["errors"], pct1(r["upper"]), r["verdict"]]
+                     for r in narrowing], "fp-narrowing"))
+
+
+def calibration_html(report: dict[str, object]) -> str:
+    """What calibration can promise for the app's configuration now, or why it cannot yet."""
+    config = report["config"]
+    assert isinstance(config, dict)
+    said = report["guarantee"]
+    return (f'<p id="fp-calibration"><b>Calibration</b> ({esc(config["prompt_version"])}, {esc(config["drafter_model"])}'
+            f', {esc(config["critic_model"])}; {esc(report["lines"])} shadow-mode verdicts): {esc(said)} '
+            "Set <code>route.shadow = true</code> to gather verdicts, then <code>firstpass calibrate --apply</code>.</p>")
