@@ -129,7 +129,11 @@ def collect(store: Store, policy: Policy, run: str | None = None, since: float |
     lines = load_lines(store, run, since)
     decisions = load_decisions(store, {x.id: x.route for x in lines}, run, since)
     pending = reviewqueue.count(store, run=run).left
-    figures = metrics.compute(metrics.Inputs(lines, decisions, pending, now or time.time(), limits=limits_of(policy)))
+    # Check lines belong to no run: they measure reviewers whatever run they were shown in.
+    checks = [metrics.CanaryResult(r["reviewer"], float(r["decided_at"]), bool(r["caught"]))
+              for r in store.canaries.results(since)]
+    figures = metrics.compute(metrics.Inputs(lines, decisions, pending, now or time.time(), checks,
+                                             limits_of(policy)))
     figures["audit_rates"] = audit_rates(store, policy, lines)
     figures["filter"] = {"run": run, "since": since}
     return figures

@@ -17,6 +17,7 @@ from langgraph.types import Command, StateSnapshot
 
 from critics.findings import Finding
 from critics.policy import Policy
+from firstpass import canaries
 from firstpass.auditing import AuditSampler
 from firstpass.db import AuditEntry, Item, Lease, Outcome, Store, reviewqueue
 from firstpass.db.checkpoints import close_checkpointer, open_checkpointer
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 # A processing lease is renewed every third of this while a model call runs; a dead process's lease frees
 # its item after this long (at once on the same machine, where a dead process can be seen).
 LEASE_SECONDS = 60.0
+# A check line shows a middling critic confidence: neither so low nor so high that it stands out in the queue.
+CANARY_CONFIDENCE = 0.55
 
 
 class DecisionError(ValueError):
@@ -141,6 +144,35 @@ class Firstpass:
         except KeyError as exc:
             raise DecisionError(f"there is no item {item_id}") from exc
 
+    # check lines (canaries) -------------------------------------------------------------------------
+
+    def next_canary(self, reviewer: str, claim_seconds: float = 300.0) -> int | None:
+        """The reviewer's check line to show next: the one they hold, or a new one when the draw says so and they
+        hold no real item; None otherwise."""
+        held = self.store.canaries.pending(reviewer)
+        if held is not None:
+            reviewqueue.claim(self.store, held, reviewer, claim_seconds)
+            return held
+        if reviewqueue.held(self.store, reviewer) or not canaries.due(self.store, self.policy, reviewer):
+            return None
+        made = canaries.make(self.store, self.policy, reviewer)
+        if made is None:
+            return None
+        prospect, canary = made
+        findings = safe_rules(canary.line, prospect, self.context)
+        return self.store.canaries.add(reviewer, prospect, canary, findings, CANARY_CONFIDENCE, claim_seconds)
+
+    def decide_canary(self, item: Item, decision: Decision) -> str:
+        """Score a reviewer's decision on their check line (caught: anything but approving it as is); what they are
+        told about it."""
+        row = self.store.canaries.of_item(item.id)
+        if row is None:
+            raise DecisionError(f"item {item.id} is not a check line")
+        caught = decision.action != "approve"
+        if not self.store.canaries.record(item.id, decision.reviewer, decision.action, caught, decision.duration_ms):
+            raise DecisionError(f"item {item.id} is not waiting for {decision.reviewer}'s decision; nothing changed")
+        return canaries.reveal(caught, str(row["wrong"]))
+
     def decide(self, item_id: int, decision: Decision) -> Item:
         """Apply a reviewer's decision to the checkpoint the item shows: resume its thread there, then record the
         item, the audit row, the eval case and the lease release in one transaction.
@@ -149,6 +181,9 @@ class Firstpass:
         item still shows the same line at the same checkpoint: the next decision applies to that line.
         """
         shown = self._get(item_id)
+        if shown.run == canaries.CANARY_RUN:
+            self.decide_canary(shown, decision)
+            return self.store.item(item_id)
         self._check_force(decision)
         lease = self.store.begin_decision(item_id, decision.reviewer, self.owner, self.lease_seconds,
                                           checkpoint_id=decision.version, dead=dead_owners([shown.lease_owner]))

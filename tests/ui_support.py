@@ -53,14 +53,16 @@ class ScriptedDrafter(FakeDrafter):
         return self.lines.get(company, clean_line(company))
 
 
-def policy(audit_rate: float = 0.0, min_display_ms: float = 0.0) -> Policy:
+def policy(audit_rate: float = 0.0, min_display_ms: float = 0.0, canary_rate: float = 0.0) -> Policy:
     """The default policy with a fixed audit-sampling rate (0 by default, so tests decide what is sampled: the
     adaptive rate is off) and minimum display time (0 by default, so tests decide as fast as they like unless they test that limit)."""
     base = load_policy()
     tiers = {name: tier.model_copy(update={"audit_sample_rate": audit_rate}) for name, tier in base.route.tiers.items()}
     panel = base.panel.model_copy(update={"min_display_ms": min_display_ms})
     route = base.route.model_copy(update={"tiers": tiers, "adaptive_audit": False})
-    return base.model_copy(update={"route": route, "panel": panel})
+    # No check lines unless a test asks for them: tests decide what the queue shows.
+    reviewers = base.reviewers.model_copy(update={"canary_rate": canary_rate})
+    return base.model_copy(update={"route": route, "panel": panel, "reviewers": reviewers})
 
 
 class ScriptedCritic(FakeCritic):
@@ -81,11 +83,11 @@ class ScriptedCritic(FakeCritic):
 
 def make_app(home: Path, lines: dict[str, str] | None = None, audit_rate: float = 0.0,
              confidences: dict[str, float] | None = None, regenerated: str | None = None,
-             min_display_ms: float = 0.0) -> Firstpass:
+             min_display_ms: float = 0.0, canary_rate: float = 0.0) -> Firstpass:
     """A Firstpass app over a fresh database in `home`, with scripted fake models."""
     settings = load_settings({"FIRSTPASS_HOME": str(home)})
     models = Models(ScriptedDrafter(lines or {}, regenerated), ScriptedCritic(confidences))
-    return build_app(settings, models, policy(audit_rate, min_display_ms))
+    return build_app(settings, models, policy(audit_rate, min_display_ms, canary_rate))
 
 
 def scripted_app(home: Path, rows: list[tuple[str, str, str, str, str]], run: str = "r1") -> Firstpass:

@@ -19,6 +19,7 @@ from critics.findings import CATEGORIES
 from evals.html_report import render_html
 from firstpass import calibrate, metrics
 from firstpass.db import Item, reviewqueue
+from firstpass.db.canarystore import CANARY_RUN
 from firstpass.evalrun import history_row
 from firstpass.export import ExportError, export_run
 from firstpass.service import DecisionError, Firstpass
@@ -71,7 +72,7 @@ def item_view(app: Firstpass, reviewer: str, item_id: int | None, run: str | Non
     if item_id is None:
         return View(None, '<div class="fp-header">Queue empty</div>', render.empty_html(), "", "", "", "", "", [],
                     left, note, kind=kind)
-    item = app.item(item_id)
+    item = disguised(app, app.item(item_id))
     route = app.policy.route
     cats: list[str] = sorted({f.category for f in item.findings}, key=CATEGORIES.index)
     return View(
@@ -84,10 +85,20 @@ def item_view(app: Firstpass, reviewer: str, item_id: int | None, run: str | Non
     )
 
 
+def disguised(app: Firstpass, item: Item) -> Item:
+    """A check line shown like any other item: in the newest real run, not in the run that holds check lines."""
+    if item.run != CANARY_RUN:
+        return item
+    runs = app.store.runs()
+    return item.model_copy(update={"run": runs[0] if runs else "demo"})
+
+
 def open_next(app: Firstpass, reviewer: str, session: Session, run: str | None = None, category: str | None = None,
               message: str = "", kind: str = "info", lease: float = LEASE_SECONDS) -> tuple[Session, View]:
-    """Lease the next item for this reviewer (their own live lease first) and show it."""
-    item_id = reviewqueue.claim_next(app.store, reviewer, lease, run, category, exclude=session.skipped)
+    """Lease the next item for this reviewer (their own live lease first, or now and then a check line) and show it."""
+    item_id = app.next_canary(reviewer, lease)
+    if item_id is None:
+        item_id = reviewqueue.claim_next(app.store, reviewer, lease, run, category, exclude=session.skipped)
     if item_id is None and session.skipped:
         # Only skipped items remain: offer them again rather than claim the queue is empty.
         item_id = reviewqueue.claim_next(app.store, reviewer, lease, run, category)
@@ -167,6 +178,8 @@ def decide(app: Firstpass, reviewer: str, session: Session, action: str, line: s
     except ValidationError as exc:
         text = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
         return session, item_view(app, reviewer, item_id, run, category, text.capitalize() + ".", "error")
+    if item.run == CANARY_RUN:
+        return _decide_check_line(app, reviewer, session, item, decision, run, category, lease)
     try:
         after = app.audit(item_id, decision) if item.audit_pending else app.decide(item_id, decision)
     except Exception as exc:  # noqa: BLE001 - a reviewer sees why, and nothing was applied
@@ -187,6 +200,17 @@ def decide(app: Firstpass, reviewer: str, session: Session, action: str, line: s
         view = item_view(app, reviewer, item_id, run, category, text, "error")
         return replace(session, version=view.version), view
     return open_next(app, reviewer, session, run, category, _done_message(item, after, decision), "ok", lease)
+
+
+def _decide_check_line(app: Firstpass, reviewer: str, session: Session, item: Item, decision: Decision,
+                       run: str | None, category: str | None, lease: float) -> tuple[Session, View]:
+    """Score the decision on a check line and tell the reviewer at once; then the next item."""
+    try:
+        told = app.decide_canary(item, decision)
+    except DecisionError as exc:
+        return open_next(app, reviewer, session, run, category, str(exc), "error", lease)
+    return open_next(app, reviewer, session, run, category, told, "ok" if decision.action != "approve" else "error",
+                     lease)
 
 
 def recent(app: Firstpass, reviewer: str) -> list[tuple[str, int]]:

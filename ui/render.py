@@ -118,8 +118,10 @@ def header_html(item: Item, max_rounds: int) -> str:
         parts.append(f"regenerated {item.rounds}/{max_rounds}")
     badge = ""
     if item.audit_pending:
+        why = item.audit_reason or "it was sampled for a human audit"
         badge = ('<span class="fp-badge fp-audit" title="This line passed the gate and was approved automatically;'
-                 ' it was sampled for a human audit.">AUDIT SAMPLE · auto-approved</span> ')
+                 ' it was sampled for a human audit.">AUDIT SAMPLE · auto-approved</span> '
+                 f'<span class="fp-audit-why" id="fp-audit-why">Why: {esc(why)}.</span> ')
     return f'<div class="fp-header">{badge}{" · ".join(parts)}</div>'
 
 

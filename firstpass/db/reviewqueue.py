@@ -16,13 +16,16 @@ from typing import Any
 
 from sqlalchemy import text
 
+from firstpass.db.canarystore import CANARY_RUN
 from firstpass.db.store import AUDIT_PENDING, FREE, Item, Store, _item
 
 DEFAULT_LEASE_SECONDS = 300.0
 
 # Waiting for a human, and not being advanced by a process right now (a decision or a regenerate in flight).
 PENDING = (f"(status = 'review' OR ({AUDIT_PENDING}))"
-           " AND (lease_owner IS NULL OR lease_expires IS NULL OR lease_expires < :now)")
+           " AND (lease_owner IS NULL OR lease_expires IS NULL OR lease_expires < :now)"
+           # A check line is in the queue of the reviewer it was made for, and nobody else's.
+           f" AND (run != '{CANARY_RUN}' OR claimed_by = :me)")
 # The queue order, defined here only. Flagged lines first (they hold up a send; audits are after the fact), then
 # the reviewer's own live claim (a reloaded page gets its item back), then the most severe: most blocking
 # findings, then lowest critic confidence (none counts as lowest), then age.
@@ -105,3 +108,10 @@ def holder(store: Store, item_id: int) -> tuple[str, float] | None:
     rows = store._rows("SELECT claimed_by, claim_expires FROM items WHERE id = :id AND claimed_by IS NOT NULL"
                        " AND claim_expires >= :now", {"id": item_id, "now": time.time()})
     return (rows[0]["claimed_by"], rows[0]["claim_expires"]) if rows else None
+
+
+def held(store: Store, reviewer: str) -> bool:
+    """Whether the reviewer holds a live claim on a real pending item (a reloaded page gets it back first)."""
+    rows = store._rows(f"SELECT 1 FROM items WHERE claimed_by = :me AND claim_expires >= :now AND {PENDING}"
+                       f" AND run != '{CANARY_RUN}' LIMIT 1", _args(reviewer, None, None))
+    return bool(rows)

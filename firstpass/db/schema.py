@@ -234,3 +234,23 @@ policy_versions = Table(
     Column("data_json", Text, nullable=False, server_default="{}"),
     sqlite_autoincrement=True,
 )
+
+# Known-bad check lines shown to a reviewer like any other item (their items are in the run CANARY_RUN), and how
+# each was decided: scored, never exported, never learned from.
+canaries = Table(
+    "canaries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", Integer, nullable=False),
+    Column("reviewer", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("category", Text, nullable=False),
+    Column("wrong", Text, nullable=False),
+    Column("shown_at", Float, nullable=False),
+    Column("decided_at", Float),
+    Column("action", Text),
+    Column("caught", Integer),
+    Column("duration_ms", Float),
+    sqlite_autoincrement=True,
+)
+Index("canaries_reviewer", canaries.c.reviewer, canaries.c.decided_at)
+Index("canaries_item", canaries.c.item_id, unique=True)

@@ -23,6 +23,7 @@ from critics.findings import Finding
 from critics.prospect import Prospect
 from firstpass.db import migrate
 from firstpass.db.auditchain import Verdict, row_hash, walk
+from firstpass.db.canarystore import CANARY_RUN, Canaries
 from firstpass.db.engine import WriteLock, make_engine, sqlite_url
 from firstpass.db.evalcases import case_key, split_of
 from firstpass.db.evalruns import EvalRuns
@@ -216,6 +217,7 @@ class Store:
         self._write_lock = WriteLock(self.engine)
         migrate.upgrade(self.engine)
         self.eval_runs = EvalRuns(self._tx, self._rows)
+        self.canaries = Canaries(self._tx, self._rows)
         if check_audit_log:
             self._check_audit_head()
 
@@ -275,7 +277,8 @@ class Store:
 
     def runs(self) -> list[str]:
         """Every run's name, newest first."""
-        return [r["name"] for r in self._rows("SELECT name FROM runs ORDER BY created_at DESC")]
+        return [r["name"] for r in self._rows("SELECT name FROM runs WHERE name != :checks ORDER BY created_at DESC",
+                                              {"checks": CANARY_RUN})]
 
     def add_items(self, run: str, rows: Iterable[tuple[int | None, dict[str, str], Prospect]],
                   batch: int = 2000) -> int:
@@ -328,6 +331,9 @@ class Store:
         if run:
             sql += " AND run = :run"
             args["run"] = run
+        else:
+            sql += " AND run != :checks"  # check lines are shown only to the reviewer they were made for
+            args["checks"] = CANARY_RUN
         wanted = [status] if status else list(statuses or [])
         if wanted:
             sql += " AND status IN (" + ", ".join(f":s{i}" for i in range(len(wanted))) + ")"
