@@ -78,8 +78,8 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
-def _serve(tmp_path: Path, min_display_ms: float = 0.0) -> Iterator[Panel]:
-    app = make_app(tmp_path, LINES, confidences=CONFIDENCES, min_display_ms=min_display_ms)
+def _serve(tmp_path: Path, min_display_ms: float = 0.0, canary_rate: float = 0.0) -> Iterator[Panel]:
+    app = make_app(tmp_path, LINES, confidences=CONFIDENCES, min_display_ms=min_display_ms, canary_rate=canary_rate)
     load_csv(app, "demo", csv_rows(ROWS))
     assert [i.prospect.company for i in app.pending()] == ["Acme Dental", "Beta Labs", "Delta Roofing"]
     for name, password in PASSWORDS.items():
@@ -586,3 +586,23 @@ def test_the_metrics_tab_draws_its_plots(browser: Browser, panel: Panel) -> None
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "metrics-tab.png"), full_page=True)
     page.context.close()
+
+
+def test_a_check_line_is_shown_like_an_item_and_revealed_after_the_decision(browser: Browser, tmp_path: Path) -> None:
+    served = _serve(tmp_path, canary_rate=1.0)
+    panel = next(served)
+    try:
+        page = login(browser, panel, "alice")  # nothing judged yet: the first item is a real one
+        expect(draft(page)).to_have_text(LINES["Acme Dental"])
+        page.keyboard.press("a")  # now a human-approved line exists: the next item is a check line made from it
+        expect(draft(page)).not_to_have_text(LINES["Acme Dental"])
+        expect(page.locator(".fp-header").first).to_contain_text("run demo")  # shown in a real run
+        check = panel.app.store.canaries.pending("alice")
+        assert check is not None
+        expect(draft(page)).to_have_text(panel.app.item(check).draft or "")
+        page.keyboard.press("a")
+        expect(page.locator(".fp-msg-error").first).to_contain_text("That was a check line, and it was approved")
+        assert panel.app.store.canaries.results()[0]["caught"] == 0
+        page.context.close()
+    finally:
+        next(served, None)
