@@ -117,6 +117,8 @@ audit_log = Table(
     sqlite_autoincrement=True,
 )
 
+Index("audit_log_reviewer", audit_log.c.reviewer)
+
 audit_head = Table(
     "audit_head", metadata,
     Column("id", Integer, primary_key=True),

@@ -16,7 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Add canaries."""
+    """Add canaries, and an index on the audit log by reviewer (whether a check line is due counts their items)."""
     op.create_table(
         "canaries",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -34,3 +34,4 @@ def upgrade() -> None:
     )
     op.create_index("canaries_reviewer", "canaries", ["reviewer", "decided_at"])
     op.create_index("canaries_item", "canaries", ["item_id"], unique=True)
+    op.create_index("audit_log_reviewer", "audit_log", ["reviewer"])
