@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 # llama-cpp-python compiles llama.cpp once (pip caches the wheel); use every core for it.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: install install-dev demo test lint bench browser clean
+.PHONY: install install-dev demo test lint bench browser postgres clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +23,19 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 
 install: $(VENV)/.installed
 
-install-dev: $(VENV)/.installed-dev browser
+install-dev: $(VENV)/.installed-dev browser postgres
 
 # Debian's Chromium for the browser tests (Playwright drives it; it does not download a browser).
 browser:
 	@if [ ! -x /usr/bin/chromium ]; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	fi
+
+# Debian's PostgreSQL for the storage tests: they start a throwaway cluster of their own (as the postgres user,
+# on 127.0.0.1 and a free port); no service is started here.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; \
 	fi
 
 demo: install

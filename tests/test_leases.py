@@ -312,7 +312,7 @@ def test_queue_queries_stay_cheap(tmp_path: Path) -> None:
     """The queue's SQL reads only pending rows, through the status indexes, never a whole run or every approval."""
     store = Store(tmp_path / "x.db")
     for run, category in ((None, None), ("r1", None), ("r1", "pricing")):
-        sql = (f"EXPLAIN QUERY PLAN SELECT id FROM items WHERE {reviewqueue._where(run, category)}"
+        sql = (f"EXPLAIN QUERY PLAN SELECT id FROM items WHERE {reviewqueue._where(store, run, category)}"
                f" AND {reviewqueue.FREE} {reviewqueue.ORDER} LIMIT 1")
         args = {"me": "x", "now": time.time(), "run": run, "category": category}
         plan = " | ".join(r["detail"] for r in store.query(sql, args))

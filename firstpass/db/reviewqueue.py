@@ -8,13 +8,12 @@ conditional UPDATE inside a write transaction, so two panels (or two processes) 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 from firstpass.db.canarystore import CANARY_RUN
 from firstpass.db.store import AUDIT_PENDING, FREE, Item, Store, _item
@@ -29,7 +28,8 @@ PENDING = (f"(status = 'review' OR ({AUDIT_PENDING}))"
 # The queue order, defined here only. Flagged lines first (they hold up a send; audits are after the fact), then
 # the reviewer's own live claim (a reloaded page gets its item back), then the most severe: most blocking
 # findings, then lowest critic confidence (none counts as lowest), then age.
-ORDER = ("ORDER BY (status = 'auto_approved'), COALESCE(claimed_by = :me AND claim_expires >= :now, 0) DESC,"
+ORDER = ("ORDER BY CASE WHEN status = 'auto_approved' THEN 1 ELSE 0 END,"
+         " CASE WHEN claimed_by = :me AND claim_expires >= :now THEN 1 ELSE 0 END DESC,"
          " blocking DESC, COALESCE(confidence, -1.0), created_at, id")
 
 
@@ -41,15 +41,19 @@ class QueueCount:
     held_by_others: int
 
 
-def _where(run: str | None, category: str | None) -> str:
+def _where(store: Store, run: str | None, category: str | None) -> str:
+    sqlite = store.engine.dialect.name == "sqlite"
     sql = PENDING
     if run:
         # "+run" keeps SQLite from reading the whole run through its (run, prospect_id) index: the pending
         # rows, found through the status indexes, are few; a run can hold many thousands of decided ones.
-        sql += " AND +run = :run"
-    if category:
+        sql += " AND +run = :run" if sqlite else " AND run = :run"
+    if category and sqlite:
         sql += (" AND EXISTS (SELECT 1 FROM json_each(items.findings_json) AS f"
                 " WHERE json_extract(f.value, '$.category') = :category)")
+    elif category:
+        sql += (" AND EXISTS (SELECT 1 FROM jsonb_array_elements(CAST(items.findings_json AS jsonb)) AS f"
+                " WHERE f ->> 'category' = :category)")
     return sql
 
 
@@ -77,10 +81,11 @@ def release(store: Store, item_id: int, reviewer: str) -> bool:
 def claim_next(store: Store, reviewer: str, seconds: float = DEFAULT_LEASE_SECONDS, run: str | None = None,
                category: str | None = None, exclude: Iterable[int] = ()) -> int | None:
     """Lease the most severe pending item that nobody else holds (leaving out `exclude`); its id, or None."""
-    args = _args(reviewer, run, category, exclude=json.dumps(sorted(set(exclude))), until=time.time() + seconds)
+    args = _args(reviewer, run, category, exclude=sorted(set(exclude)) or [-1], until=time.time() + seconds)
+    query = text(f"SELECT id FROM items WHERE {_where(store, run, category)} AND {FREE} AND id NOT IN :exclude"
+                 f" {ORDER} LIMIT 1").bindparams(bindparam("exclude", expanding=True))
     with store._tx() as c:
-        row = c.execute(text(f"SELECT id FROM items WHERE {_where(run, category)} AND {FREE}"
-                             f" AND id NOT IN (SELECT value FROM json_each(:exclude)) {ORDER} LIMIT 1"), args).first()
+        row = c.execute(query, args).first()
         if row is None:
             return None
         # The write transaction holds the database lock from the SELECT on, so nobody can take this row first.
@@ -91,15 +96,16 @@ def claim_next(store: Store, reviewer: str, seconds: float = DEFAULT_LEASE_SECON
 
 def count(store: Store, reviewer: str = "", run: str | None = None, category: str | None = None) -> QueueCount:
     """Pending items under a filter, and how many of them other reviewers hold."""
-    (row,) = store._rows(f"SELECT COUNT(*) AS n, COALESCE(SUM(claimed_by IS NOT NULL AND claimed_by != :me"
-                         f" AND claim_expires >= :now), 0) AS held FROM items WHERE {_where(run, category)}",
+    (row,) = store._rows(f"SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN claimed_by IS NOT NULL AND claimed_by != :me"
+                         f" AND claim_expires >= :now THEN 1 ELSE 0 END), 0) AS held FROM items"
+                         f" WHERE {_where(store, run, category)}",
                          _args(reviewer, run, category))
     return QueueCount(left=int(row["n"]), held_by_others=int(row["held"]))
 
 
 def pending(store: Store, run: str | None = None, reviewer: str = "") -> list[Item]:
     """Every item waiting for a human under a filter, in queue order."""
-    return [_item(r) for r in store._rows(f"SELECT * FROM items WHERE {_where(run, None)} {ORDER}",
+    return [_item(r) for r in store._rows(f"SELECT * FROM items WHERE {_where(store, run, None)} {ORDER}",
                                           _args(reviewer, run, None))]
 
 

@@ -537,7 +537,8 @@ class Store:
         """Audits so far of lines auto-approved by one gate (tier, prompt_version, drafter_model, critic_model,
         checks_hash, threshold): how many, and how many the auditor changed or rejected."""
         where = " AND ".join(f"{k} = :{k}" for k in GATE_KEY)
-        (row,) = self._rows(f"SELECT COUNT(*) AS n, COALESCE(SUM(status != 'auto_approved'), 0) AS k FROM items"
+        (row,) = self._rows(f"SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN status != 'auto_approved' THEN 1 ELSE 0"
+                            f" END), 0) AS k FROM items"
                             f" WHERE audited_at IS NOT NULL AND route = 'auto' AND {where}",
                             {k: gate.get(k) for k in GATE_KEY})
         return int(row["n"]), int(row["k"])
@@ -553,8 +554,10 @@ class Store:
             "prompt_version": e.prompt_version, "drafter_model": e.drafter_model, "critic_model": e.critic_model,
             "duration_ms": e.duration_ms, "status_after": e.status_after, "identity": e.identity,
             "checkpoint_id": e.checkpoint_id}
-        # The caller's write transaction holds the database lock, so the head cannot move under us.
-        head = c.execute(text("SELECT count, last_hash FROM audit_head WHERE id = 1")).one()
+        # The caller's write transaction holds SQLite's database lock, so the head cannot move under us; PostgreSQL
+        # locks the head row until the transaction ends, so two writers queue instead of forking the chain.
+        lock = " FOR UPDATE" if c.dialect.name == "postgresql" else ""
+        head = c.execute(text(f"SELECT count, last_hash FROM audit_head WHERE id = 1{lock}")).one()
         digest = row_hash(head.last_hash, content)
         row = c.execute(_AUDIT_INSERT, {**content, "prev_hash": head.last_hash, "hash": digest}).first()
         c.execute(text("UPDATE audit_head SET count = count + 1, last_hash = :h WHERE id = 1"), {"h": digest})
