@@ -29,13 +29,10 @@ def audit_draw(seed: int, key: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def decide_route(findings: list[Finding], confidence: float | None, policy: RoutePolicy, key: str,
-                 critic_used: bool = True) -> RouteDecision:
-    """Auto-approve only with no rule finding, no blocking critic finding and enough critic confidence."""
-    reasons: list[str] = []
-    tier = policy.active_tier()
-    if tier.force_review:
-        reasons.append(f"tier {policy.tier!r} sends every line to review")
+def finding_reasons(findings: list[Finding], policy: RoutePolicy) -> list[str]:
+    """Why these findings keep a line from auto-approval at any threshold: rules fired, a check failed, or a critic
+    finding at or above the blocking severity (empty: the confidence alone decides)."""
+    reasons = []
     rule_hits = [f.code for f in findings if f.source == "rule"]
     if rule_hits:
         reasons.append(f"rules fired: {', '.join(sorted(set(rule_hits)))}")
@@ -45,6 +42,17 @@ def decide_route(findings: list[Finding], confidence: float | None, policy: Rout
     critic_blocks = [f.code for f in findings if f.source == "critic" and severity_rank(f.severity) >= blocking]
     if critic_blocks:
         reasons.append(f"critic findings at or above {policy.blocking_severity}: {', '.join(sorted(set(critic_blocks)))}")
+    return reasons
+
+
+def decide_route(findings: list[Finding], confidence: float | None, policy: RoutePolicy, key: str,
+                 critic_used: bool = True) -> RouteDecision:
+    """Auto-approve only with no rule finding, no blocking critic finding and enough critic confidence."""
+    reasons: list[str] = []
+    tier = policy.active_tier()
+    if tier.force_review:
+        reasons.append(f"tier {policy.tier!r} sends every line to review")
+    reasons.extend(finding_reasons(findings, policy))
     if critic_used and (confidence is None or confidence < policy.confidence_threshold):
         shown = "none" if confidence is None else f"{confidence:.2f}"
         reasons.append(f"critic confidence {shown} below {policy.confidence_threshold:.2f}")

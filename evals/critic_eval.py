@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from evals.stats import brier, cohen_kappa, reliability
+from evals.stats import brier, cohen_kappa, reliability, share
 
 
 @dataclass(frozen=True)
@@ -26,10 +26,6 @@ class CriticOutcome:
     rules: tuple[str, ...] = ()
     human_categories: tuple[str, ...] = ()
     failed: bool = False
-
-
-def _share(k: int, n: int) -> float | None:
-    return k / n if n else None
 
 
 def critic_report(outcomes: list[CriticOutcome], prompt: str) -> dict[str, Any]:
@@ -47,7 +43,7 @@ def critic_report(outcomes: list[CriticOutcome], prompt: str) -> dict[str, Any]:
         truth = [category in o.human_categories for o in outcomes]
         hits = sum(s and t for s, t in zip(said, truth, strict=True))
         per_category.append({"category": category, "flagged": sum(said), "support": sum(truth),
-                             "precision": _share(hits, sum(said)), "recall": _share(hits, sum(truth))})
+                             "precision": share(hits, sum(said)), "recall": share(hits, sum(truth))})
     fired: Counter[str] = Counter(code for o in outcomes for code in set(o.rules))
     on_ok: Counter[str] = Counter(code for o in outcomes if o.ok for code in set(o.rules))
     per_rule = [{"code": code, "fired": n, "on_approved": on_ok[code], "precision": (n - on_ok[code]) / n}
@@ -57,9 +53,9 @@ def critic_report(outcomes: list[CriticOutcome], prompt: str) -> dict[str, Any]:
     approved = [o.ok for o in scored]
     return {
         "prompt": prompt, "n": len(outcomes), "critic_failed": sum(o.failed for o in outcomes),
-        "base_rate_bad": _share(sum(bad), len(outcomes)),
+        "base_rate_bad": share(sum(bad), len(outcomes)),
         "confusion": {"flagged_bad": tp, "flagged_ok": fp, "passed_bad": fn, "passed_ok": tn},
-        "precision": _share(tp, tp + fp), "recall": _share(tp, tp + fn),
+        "precision": share(tp, tp + fp), "recall": share(tp, tp + fn),
         "kappa": cohen_kappa(flagged, bad) if outcomes else None,
         "brier": brier(confidences, approved) if scored else None,
         "per_category": per_category, "per_rule": per_rule,

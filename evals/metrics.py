@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evals.sampling import clean_audits_needed
-from evals.stats import clopper_pearson, clopper_pearson_upper
+from evals.stats import clopper_pearson, clopper_pearson_upper, share
 
 DAY = 86400.0
 # Gaps between one reviewer's decisions longer than this are breaks, not work (decisions per hour).
@@ -120,15 +120,10 @@ def week_of(at: float) -> str:
     return f"{year}-W{week:02d}"
 
 
-def rate(k: int, n: int) -> float | None:
-    """k / n, or None when n is 0."""
-    return k / n if n else None
-
-
 def interval(k: int, n: int) -> dict[str, Any]:
     """A share with its exact (Clopper-Pearson) 95% interval and one-sided 95% upper bound, as JSON."""
     low, high = clopper_pearson(k, n)
-    return {"k": k, "n": n, "rate": rate(k, n), "low": low, "high": high, "upper": clopper_pearson_upper(k, n)}
+    return {"k": k, "n": n, "rate": share(k, n), "low": low, "high": high, "upper": clopper_pearson_upper(k, n)}
 
 
 def volume(lines: Sequence[Line]) -> dict[str, Any]:
@@ -139,8 +134,8 @@ def volume(lines: Sequence[Line]) -> dict[str, Any]:
             per_day[day_of(line.at)][line.route] += 1
     gated = sum(sum(c.values()) for c in per_day.values())
     auto = sum(c["auto"] for c in per_day.values())
-    return {"gated": gated, "auto_approved": auto, "reviewed": gated - auto, "auto_rate": rate(auto, gated),
-            "review_rate": rate(gated - auto, gated), "shadow": sum(1 for x in lines if x.shadow),
+    return {"gated": gated, "auto_approved": auto, "reviewed": gated - auto, "auto_rate": share(auto, gated),
+            "review_rate": share(gated - auto, gated), "shadow": sum(1 for x in lines if x.shadow),
             "per_day": [{"day": d, "gated": sum(c.values()), "auto": c["auto"], "review": c["review"]}
                         for d, c in sorted(per_day.items())]}
 
@@ -175,7 +170,7 @@ def _group(decisions: Iterable[Decision], key: Callable[[Decision], str | None])
     for d in decisions:
         groups[key(d) or "–"].append(d)
     return [{"key": k, "decisions": len(ds), "overrides": sum(d.changed for d in ds),
-             "override_rate": rate(sum(d.changed for d in ds), len(ds))} for k, ds in sorted(groups.items())]
+             "override_rate": share(sum(d.changed for d in ds), len(ds))} for k, ds in sorted(groups.items())]
 
 
 def error_categories(decision: Decision, line: Line | None) -> tuple[str, ...]:
@@ -197,9 +192,9 @@ def overrides(lines: dict[int, Line], decisions: Sequence[Decision]) -> dict[str
         cats.update(error_categories(d, lines.get(d.item_id)))
     changed = sum(d.changed for d in firsts)
     return {
-        "decisions": len(firsts), "overrides": changed, "override_rate": rate(changed, len(firsts)),
-        "by_action": [{"key": a, "decisions": n, "share": rate(n, len(firsts))} for a, n in sorted(actions.items())],
-        "by_category": [{"key": c, "overrides": n, "share": rate(n, changed)} for c, n in cats.most_common()],
+        "decisions": len(firsts), "overrides": changed, "override_rate": share(changed, len(firsts)),
+        "by_action": [{"key": a, "decisions": n, "share": share(n, len(firsts))} for a, n in sorted(actions.items())],
+        "by_category": [{"key": c, "overrides": n, "share": share(n, changed)} for c, n in cats.most_common()],
         "by_reviewer": _group(firsts, lambda d: d.reviewer),
         "by_kind": _group(firsts, lambda d: d.kind),
         "by_prompt_version": _group(firsts, lambda d: _attr(lines, d, "prompt_version")),
@@ -229,7 +224,7 @@ def catches(lines: dict[int, Line], decisions: Sequence[Decision]) -> dict[str, 
         n = c["confirmed"] + c["overruled"]
         out["rules" if source == "rule" else "critic"].append(
             {"key": code, "flagged": n, "confirmed": c["confirmed"], "overruled": c["overruled"],
-             "precision": rate(c["confirmed"], n)})
+             "precision": share(c["confirmed"], n)})
     return out
 
 
@@ -299,8 +294,8 @@ def _reviewer_row(name: str, mine: list[Decision], checks: list[CanaryResult], l
            # Under a minute of work says nothing of an hourly pace.
            "per_hour": len(mine) / (active / 3600) if len(mine) > 1 and active >= MIN_ACTIVE_SECONDS else None,
            "median_seconds": statistics.median(durations) if durations else None,
-           "approve_rate": rate(approved, len(firsts)), "peer_approve_rate": expected,
-           "fast_share": rate(fast, len(timed)), "timed": len(timed),
+           "approve_rate": share(approved, len(firsts)), "peer_approve_rate": expected,
+           "fast_share": share(fast, len(timed)), "timed": len(timed),
            "canaries": len(checks), "canaries_caught": caught, "catch_rate": catch["rate"],
            "catch_low": catch["low"], "catch_high": catch["high"]}
     row["warnings"] = rubber_stamp_warnings(row, limits)
@@ -360,7 +355,7 @@ def _narrow_row(tier: str, category: str, n: int, k: int, limits: Limits) -> dic
         more = max(limits.min_outputs - n, clean_audits_needed(k, accepted) - n, 0)
         verdict = ("ready to narrow" if more == 0 and upper < accepted
                    else f"not ready: {more} more measured outputs needed")
-    return {"tier": tier, "category": category, "measured": n, "errors": k, "rate": rate(k, n), "upper": upper,
+    return {"tier": tier, "category": category, "measured": n, "errors": k, "rate": share(k, n), "upper": upper,
             "ready": verdict == "ready to narrow", "more_needed": more, "verdict": verdict}
 
 

@@ -27,6 +27,11 @@ class Interval:
         return self.k / self.n if self.n else 0.0
 
 
+def share(k: int, n: int) -> float | None:
+    """k / n, or None when n is 0 (a rate of nothing is not zero)."""
+    return k / n if n else None
+
+
 def wilson(k: int, n: int, confidence: float = 0.95) -> Interval:
     """The Wilson score interval for k successes in n trials."""
     if n == 0:

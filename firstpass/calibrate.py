@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from critics.findings import severity_rank
+from critics.findings import Finding
+from critics.gate import finding_reasons
 from critics.policy import Policy, load_policy
 from evals.calibration import CalibrationLine, Certificate, curve, learn_then_test
 from firstpass.db import Store
@@ -46,12 +47,8 @@ def config_of(context: Context) -> Config:
 
 
 def eligible(findings: list[dict[str, Any]], policy: Policy) -> bool:
-    """Whether the gate could auto-approve a line with these findings at some threshold: no rule fired, no check
-    failed, no critic finding at or above the blocking severity."""
-    blocking = severity_rank(policy.route.blocking_severity)
-    return not any(f.get("source") in ("rule", "system") or
-                   (f.get("source") == "critic" and severity_rank(f.get("severity", "high")) >= blocking)
-                   for f in findings)
+    """Whether the gate could auto-approve a line with these findings at some threshold (critics.gate decides)."""
+    return not finding_reasons([Finding.model_validate(f) for f in findings], policy.route)
 
 
 def calibration_lines(store: Store, config: Config, policy: Policy) -> tuple[list[CalibrationLine], dict[str, int]]:
