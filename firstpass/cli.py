@@ -16,11 +16,12 @@ from critics.findings import CATEGORIES
 from critics.policy import PolicyError
 from evals.gate import CasesError
 from firstpass.csvfile import CsvError, CsvOptions, scan_prospects, stream_prospects
-from firstpass.db import STATUSES, AuditLogError, Item
+from firstpass.db import STATUSES, AuditLogError, DatabaseNotReadyError, Item
 from firstpass.evalcli import add_parser as add_eval_parser
 from firstpass.settings import SettingsError, load_settings
 from firstpass.statscli import add_parsers as add_stats_parsers
 from firstpass.terminal import complain, one_line, say
+from firstpass.workcli import add_parsers as add_work_parsers
 from prompts.loader import PromptError
 
 EXIT_USAGE = 2
@@ -63,6 +64,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err(f"read as {'tab' if loaded.delimiter == chr(9) else repr(loaded.delimiter)}-separated values")
     run = args.run or Path(args.csv).stem
     settings = load_settings()
+    if getattr(args, "enqueue", False):
+        return _enqueue(args, run, loaded.headers, options)
+    if getattr(args, "follow", False):
+        _err("--follow goes with --enqueue: it follows the workers' progress on the run")
+        return EXIT_USAGE
     with open_models(settings) as models, open_app(settings, models, policy=_policy(args)) as app:
         app.store.ensure_run(run, source=str(Path(args.csv).resolve()), headers=loaded.headers)
         new = app.store.add_items(run, ((r.row, r.values, r.prospect) for r in stream_prospects(args.csv, options)))
@@ -92,6 +98,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     if summary.failed:
         _out("failed items are retried when you run the same command again")
     return 0
+
+
+def _enqueue(args: argparse.Namespace, run: str, headers: list[str], options: CsvOptions) -> int:
+    """Load the rows and queue one job per item for the workers (PostgreSQL); no model runs here."""
+    from firstpass.workcli import enqueue_run
+
+    store = _open_store()
+    try:
+        if not store.postgres:
+            return enqueue_run(store, run, False)
+        store.ensure_run(run, source=str(Path(args.csv).resolve()), headers=headers)
+        new = store.add_items(run, ((r.row, r.values, r.prospect) for r in stream_prospects(args.csv, options)))
+        _err(f"run {run!r}: {new} new prospect(s) loaded")
+        return enqueue_run(store, run, args.follow)
+    finally:
+        store.close()
 
 
 def _column_choices(pairs: list[str]) -> dict[str, str]:
@@ -127,9 +149,9 @@ def _policy(args: argparse.Namespace) -> Any:
 # items, show, decide ---------------------------------------------------------------------------------
 
 def _open_store() -> Any:
-    from firstpass.db import Store
+    from firstpass.stores import open_store
 
-    return Store(load_settings().database)
+    return open_store(load_settings())
 
 
 def cmd_items(args: argparse.Namespace) -> int:
@@ -442,8 +464,10 @@ def cmd_db(args: argparse.Namespace) -> int:
     from firstpass.db.engine import sqlite_url
 
     settings = load_settings()
+    if args.db_command == "prune":
+        return _prune(args.older_than)
     state, changed = migrate.status(settings.database_url or sqlite_url(settings.db_path),
-                                    apply=args.db_command == "upgrade")
+                                    apply=args.db_command == "upgrade", pg=settings.postgres.options())
     if args.db_command == "upgrade":
         _out(f"database {state.database}: {'upgraded to' if changed else 'already at'} {state.current}")
         return 0
@@ -455,12 +479,30 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prune(days: float) -> int:
+    from firstpass.db.checkpoints import checkpointer_for
+    from firstpass.retention import prune_checkpoints
+
+    if days <= 0:
+        _err("--older-than must be a positive number of days")
+        return EXIT_USAGE
+    store = _open_store()
+    try:
+        with checkpointer_for(store) as saver:
+            pruned = prune_checkpoints(store, saver, days)
+    finally:
+        store.close()
+    _out(f"pruned the checkpoints of {pruned} finished thread(s) unchanged for {days:g} day(s); items, the audit "
+         "log and eval cases are kept")
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     """Walk the audit log's hash chain and report the first broken link."""
-    from firstpass.db import Store
+    from firstpass.stores import open_store
 
     try:
-        store = Store(load_settings().database, check_audit_log=False)
+        store = open_store(load_settings(), check_audit_log=False)
         verdict = store.verify_audit_log()
     except Exception as exc:  # noqa: BLE001 - a dropped table or a damaged file is a finding here, not a crash
         _err(f"the audit log cannot be verified: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
@@ -502,6 +544,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--run", help="run name (default: the file name); rerun with the same name to continue")
     r.add_argument("--concurrency", type=int, default=4, help="items in flight at once (default 4)")
     r.add_argument("--limit", type=int, help="process at most N items this time")
+    r.add_argument("--enqueue", action="store_true",
+                   help="load the rows and queue one job per item for `firstpass worker` processes (PostgreSQL)")
+    r.add_argument("--follow", action="store_true", help="with --enqueue: show the run's progress until it is done")
     r.add_argument("--policy", help="policy TOML overlaying the defaults")
     r.add_argument("--skip-bad-rows", action="store_true",
                    help="leave out malformed rows (field count off, a stray quote, an oversized cell) instead of stopping")
@@ -587,6 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_eval_parser(sub)
     add_stats_parsers(sub)
+    add_work_parsers(sub)
 
     pr = sub.add_parser("prompts", help="the prompt versions: list, show one, diff two")
     prsub = pr.add_subparsers(dest="prompts_command", required=True)
@@ -601,7 +647,12 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("db", help="the database's migrations: status, or upgrade to the newest")
     bsub = b.add_subparsers(dest="db_command", required=True)
     bsub.add_parser("status", help="list the migrations and mark the one the database is at")
-    bsub.add_parser("upgrade", help="apply every migration the database does not have yet")
+    bsub.add_parser("upgrade", help="apply every migration the database does not have yet (on PostgreSQL, run it "
+                    "once before starting workers and panels; it also sets up LangGraph's checkpoint tables)")
+    prune = bsub.add_parser("prune", help="delete the checkpoints of threads that finished long ago (never the "
+                            "audit log, the items or eval cases)")
+    prune.add_argument("--older-than", type=float, required=True, metavar="DAYS",
+                       help="threads finished and unchanged for this many days")
     b.set_defaults(func=cmd_db)
     return p
 
@@ -617,7 +668,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CsvError, CasesError, SettingsError, PolicyError, PromptError) as exc:
         _err(str(exc))
         return EXIT_USAGE
-    except AuditLogError as exc:
+    except (AuditLogError, DatabaseNotReadyError) as exc:
         _err(str(exc))
         return 1
     except KeyboardInterrupt:

@@ -65,9 +65,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _store(settings: Settings) -> Any:
-    from firstpass.db import Store
+    from firstpass.stores import open_store
 
-    return Store(settings.database)
+    return open_store(settings)
 
 
 def _import(args: argparse.Namespace) -> int:

@@ -114,6 +114,8 @@ class Firstpass:
         return self.store.item(item.id)
 
     def _advance(self, item: Item) -> Outcome:
+        if item.resume is not None:
+            return self._apply_waiting(item)
         config: RunnableConfig = {"configurable": {"thread_id": item.thread_id}}
         start: State = {"prospect": item.prospect.model_dump(), "rounds": 0}
         if self.saver.get_tuple(config) is None:
@@ -127,6 +129,15 @@ class Firstpass:
             self.graph.invoke(None if snapshot.next else start, config, context=self.context, durability="exit")
             snapshot = self.graph.get_state(config)
         return outcome_of(snapshot)
+
+    def _apply_waiting(self, item: Item) -> Outcome:
+        """Apply the decision a reviewer left on the item to the checkpoint they were shown (a worker's job)."""
+        latest = self.graph.get_state({"configurable": {"thread_id": item.thread_id}})
+        moved_on = (latest.config.get("configurable") or {}).get("checkpoint_id") != item.checkpoint_id
+        if moved_on and (latest.interrupts or latest.values.get("status")):
+            # An earlier attempt applied it and died before saving: its result stands (no second redraft).
+            return outcome_of(latest)
+        return outcome_of(self._resume(item, Decision.model_validate(item.resume)))
 
     # reviewing -------------------------------------------------------------------------------------
 
@@ -193,6 +204,8 @@ class Firstpass:
         with self.keeper.hold(lease):
             try:
                 before = self.store.item(item_id)
+                if decision.action == "regenerate" and self.store.postgres:
+                    return self._queue(lease, before, decision)
                 snapshot = self._resume(before, decision)
             except BaseException as exc:
                 self.store.release_lease(lease)
@@ -221,6 +234,17 @@ class Firstpass:
         self.graph.invoke(Command(resume=decision.to_resume()), shown, context=self.context, durability="exit")
         return self.graph.get_state({"configurable": {"thread_id": item.thread_id}})
 
+    def _queue(self, lease: Lease, before: Item, decision: Decision) -> Item:
+        """On PostgreSQL a regenerate is a worker's job (it needs the drafter): the decision, its audit row, its eval
+        case and the job are one transaction, and any worker continues the thread."""
+        if before.rounds >= self.policy.route.max_regenerate_rounds:
+            raise DecisionError(f"item {before.id} has used all {before.rounds} regenerations; edit or reject it")
+        entry = _entry(before, decision, "queued", None, decision.note)
+        if self.store.queue_decision(lease, entry, before.prospect, decision.action, decision.model_dump()) is None:
+            raise DecisionError(f"item {before.id} was taken over by another process while the decision ran; "
+                                "nothing was recorded")
+        return self.store.item(before.id)
+
     def _record(self, lease: Lease, before: Item, after: Outcome, decision: Decision, outcome: dict[str, Any]) -> Item:
         after = self.sampler.choose(after, before.thread_id)  # a regenerated line the gate let through
         final = after.final_line if after.status in ("approved", "rejected") else None
@@ -229,15 +253,8 @@ class Firstpass:
             overridden = sorted({f.code for f in after.findings if f.source == "rule"})
             if overridden:
                 note = f"{note} [approved anyway over rules: {', '.join(overridden)}]".strip()
-        entry = AuditEntry(
-            item_id=before.id, run=before.run, reviewer=decision.reviewer, action=decision.action,
-            original_line=before.ai_line or before.draft,
-            final_line=final if decision.action != "edit" else (decision.line or "").strip(),
-            categories=list(decision.categories), note=note, findings=before.findings,
-            confidence=before.confidence, prompt_version=before.prompt_version, drafter_model=before.drafter_model,
-            critic_model=before.critic_model, duration_ms=decision.duration_ms, status_after=after.status,
-            identity=decision.identity, checkpoint_id=before.checkpoint_id,
-        )
+        entry = _entry(before, decision, after.status,
+                       final if decision.action != "edit" else (decision.line or "").strip(), note)
         learn = is_override(decision, before, self.policy.route.confidence_threshold) and not outcome.get("error")
         if self.store.record_decision(lease, after, entry, before.prospect, decision.action if learn else None) is None:
             raise DecisionError(f"item {before.id} was taken over by another process while the decision ran; "
@@ -303,6 +320,8 @@ class Firstpass:
                                 "minutes and can no longer be undone")
         if item.exported_at is not None:
             raise DecisionError(f"item {item_id} was exported, so its decision can no longer be undone")
+        if item.pruned_at is not None:
+            raise DecisionError(f"item {item_id}'s checkpoints were removed by retention, so it cannot be undone")
         if decided.checkpoint_id is None:
             raise DecisionError(f"item {item_id} was decided before undo was recorded; it cannot be undone")
         was_audit = item.audited_at is not None  # an audit of an auto-approved line: it waits for its audit again
@@ -343,6 +362,17 @@ class Firstpass:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(last.at))
             return f"item {item_id} was already decided ({last.action}) by {last.reviewer} at {when}; nothing changed"
         return f"item {item_id} is {item.status}, not waiting for review; nothing changed"
+
+
+def _entry(before: Item, decision: Decision, status_after: str, final_line: str | None, note: str) -> AuditEntry:
+    """The audit row of a reviewer's decision on the line `before` showed."""
+    return AuditEntry(
+        item_id=before.id, run=before.run, reviewer=decision.reviewer, action=decision.action,
+        original_line=before.ai_line or before.draft, final_line=final_line, categories=list(decision.categories),
+        note=note, findings=before.findings, confidence=before.confidence, prompt_version=before.prompt_version,
+        drafter_model=before.drafter_model, critic_model=before.critic_model, duration_ms=decision.duration_ms,
+        status_after=status_after, identity=decision.identity, checkpoint_id=before.checkpoint_id,
+    )
 
 
 def is_override(decision: Decision, item: Item, threshold: float) -> bool:

@@ -14,6 +14,7 @@ from firstpass.db import Store
 from firstpass.server import EmbeddedModel, EmbeddedServer, critic_model_file, drafter_model_file
 from firstpass.service import Firstpass
 from firstpass.settings import ModelEndpoint, Settings
+from firstpass.stores import open_store
 from graph.models import CallLog, ChatDrafter, InstructorCritic, ModelCall, ModelSpec, register_client
 from graph.state import Context
 from prompts.loader import PromptError, PromptTemplate, add_prompt_dir, list_versions
@@ -117,7 +118,7 @@ def make_context(settings: Settings, models: Models, store: Store | None = None,
 def build_app(settings: Settings, models: Models, policy: Policy | None = None) -> Firstpass:
     """The Firstpass service over the settings' database with `models` (close it when done)."""
     use_prompt_dir(settings)
-    store = Store(settings.database)
+    store = open_store(settings)
     try:
         context, names = make_context(settings, models, store, policy)
         for template in (context.drafter_template(), context.critic_template()):
@@ -125,7 +126,7 @@ def build_app(settings: Settings, models: Models, policy: Policy | None = None) 
     except BaseException:
         store.close()
         raise
-    return Firstpass(store, context, clients=names)
+    return Firstpass(store, context, clients=names, lease_seconds=settings.worker.lease_seconds)
 
 
 def use_prompt_dir(settings: Settings) -> None:

@@ -10,11 +10,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources import EnvSettingsSource, InitSettingsSource
+
+if TYPE_CHECKING:
+    from firstpass.db.engine import PgOptions
 
 DEFAULT_DRAFTER_MODEL = "smollm2-135m-instruct"
 DEFAULT_CRITIC_MODEL = "gemma3-270m"
@@ -60,6 +63,46 @@ class CriticEndpoint(ModelEndpoint):
                          "(FIRSTPASS_CRITIC_RETRIES).")
 
 
+class PostgresSettings(BaseModel):
+    """How each process connects to a PostgreSQL database (FIRSTPASS_POSTGRES_*); unused with SQLite."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pool_size: int = Field(default=8, ge=1, le=200, description="Connections per pool in each process "
+                           "(FIRSTPASS_POSTGRES_POOL_SIZE).")
+    prepare_threshold: int | None = Field(default=5, ge=0, description="Runs before psycopg prepares a statement; "
+                                          "'none' never prepares, for PgBouncer in transaction mode "
+                                          "(FIRSTPASS_POSTGRES_PREPARE_THRESHOLD).")
+    max_lifetime: float = Field(default=3600.0, gt=0, description="Seconds before a connection is replaced "
+                                "(FIRSTPASS_POSTGRES_MAX_LIFETIME).")
+    connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for a connection.")
+
+    @field_validator("prepare_threshold", mode="before")
+    @classmethod
+    def _none_word(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() in ("none", "off", "never") else value
+
+    def options(self) -> PgOptions:
+        """The database layer's connection options."""
+        from firstpass.db.engine import PgOptions
+
+        return PgOptions(pool_size=self.pool_size, prepare_threshold=self.prepare_threshold,
+                         max_lifetime=self.max_lifetime, connect_timeout=self.connect_timeout)
+
+
+class WorkerSettings(BaseModel):
+    """How `firstpass worker` processes share the job queue (FIRSTPASS_WORKER_*)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    heartbeat: float = Field(default=10.0, gt=0, description="Seconds between a worker's heartbeats "
+                             "(FIRSTPASS_WORKER_HEARTBEAT).")
+    stalled_after: float = Field(default=30.0, gt=0, description="Seconds without a heartbeat after which a worker "
+                                 "counts as dead and its jobs are retried (FIRSTPASS_WORKER_STALLED_AFTER).")
+    lease_seconds: float = Field(default=60.0, gt=0, description="An item's writer lease; a dead worker's items on "
+                                 "another machine free up after this long (FIRSTPASS_WORKER_LEASE_SECONDS).")
+
+
 class Settings(BaseSettings):
     """Everything firstpass reads from its environment: FIRSTPASS_* variables over `config.toml` over defaults."""
 
@@ -70,6 +113,8 @@ class Settings(BaseSettings):
                        description="Data folder: the database and logs live here (FIRSTPASS_HOME).")
     database_url: str | None = Field(default=None, description="A SQLAlchemy URL for the database; default: "
                                      "the SQLite file firstpass.db in the data folder.")
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
     drafter: DrafterEndpoint = Field(default_factory=DrafterEndpoint)
     critic: CriticEndpoint = Field(default_factory=CriticEndpoint)
     policy_path: Path | None = Field(default=None, validation_alias=AliasChoices("FIRSTPASS_POLICY", "policy"),

@@ -31,9 +31,9 @@ def add_parsers(sub: Any) -> None:
 
 def _open(settings: Settings) -> tuple[Any, Any]:
     from critics.policy import load_policy
-    from firstpass.db import Store
+    from firstpass.stores import open_store
 
-    return Store(settings.database), load_policy(settings.policy_file)
+    return open_store(settings), load_policy(settings.policy_file)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,12 +13,14 @@ import pytest
 from critics.critic import CriticVerdict
 from critics.policy import Policy, load_policy
 from critics.prospect import Prospect
+from firstpass.db import migrate
 from firstpass.service import Firstpass
 from firstpass.session import Models, build_app
 from firstpass.settings import Settings, load_settings
 
 from bench_gate import company_in as company_of
 from fakes import FakeCritic, FakeDrafter
+from pgcluster import cluster, fresh_database
 
 REPO = Path(__file__).resolve().parents[1]
 DEV_SET = REPO.parent / "shared" / "data" / "dev.jsonl"
@@ -34,6 +38,31 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("FIRSTPASS_HOME", str(tmp_path / "home"))
     return tmp_path / "home"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster for the whole session; the URL of its `postgres` database."""
+    with cluster() as url:
+        yield url
+
+
+_databases = itertools.count()
+
+
+def new_pg_database(cluster_url: str) -> str:
+    """A fresh database in the cluster, brought to the newest migration by `db upgrade`'s code; its URL."""
+    url = fresh_database(cluster_url, f"fp_{os.getpid()}_{next(_databases)}")
+    migrate.status(url, apply=True)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> str | None:
+    """Each backend in turn: None (the SQLite file in the data folder), or a fresh PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return None
+    return new_pg_database(request.getfixturevalue("pg_cluster"))
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The review queue: order, filters, leases, and refusals when two reviewers reach for the same item."""
+"""The review queue: order, filters, leases, and refusals when two reviewers reach for the same item; on both
+backends (the SQLite file and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ ROWS = [
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Firstpass]:
-    a = scripted_app(tmp_path, ROWS)
+def app(tmp_path: Path, database: str | None) -> Iterator[Firstpass]:
+    a = scripted_app(tmp_path, ROWS, database=database)
     yield a
     a.close()
 
@@ -129,8 +130,8 @@ def test_decision_on_an_item_already_decided_is_refused(app: Firstpass) -> None:
 
 
 @pytest.fixture
-def audit_app(tmp_path: Path) -> Iterator[Firstpass]:
-    a = make_app(tmp_path, LINES, confidences=CONFIDENCES, audit_rate=1.0)
+def audit_app(tmp_path: Path, database: str | None) -> Iterator[Firstpass]:
+    a = make_app(tmp_path, LINES, confidences=CONFIDENCES, audit_rate=1.0, database=database)
     load_csv(a, "r1", csv_rows(ROWS))
     yield a
     a.close()
@@ -147,7 +148,7 @@ def test_audit_samples_come_after_flagged_items(audit_app: Firstpass) -> None:
 
 
 def _checkpoints(app: Firstpass) -> int:
-    return app.saver.conn.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0]
+    return int(app.store.query("SELECT COUNT(*) AS n FROM checkpoints")[0]["n"])
 
 
 def test_audit_approve_keeps_the_line_without_resuming_the_graph(audit_app: Firstpass) -> None:

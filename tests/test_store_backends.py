@@ -3,7 +3,6 @@ cluster), through the same code and migrations."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,23 +13,10 @@ from critics.prospect import Prospect
 from evals.canaries import rejected
 from firstpass.db import AuditEntry, Outcome, Store, migrate, reviewqueue
 
-from pgcluster import cluster, fresh_database
 
-_names = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[str]:
-    with cluster() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s = Store(tmp_path / "x.db")
-    else:
-        s = Store(fresh_database(request.getfixturevalue("pg_cluster"), f"fp_{next(_names)}"))
+@pytest.fixture
+def store(database: str | None, tmp_path: Path) -> Iterator[Store]:
+    s = Store(database or tmp_path / "x.db")
     yield s
     s.close()
 

@@ -1,5 +1,5 @@
 """Undo: a reviewer's decision taken back within the window, unless exported or regenerated; the audit log keeps
-both rows and the eval case is withdrawn, not deleted."""
+both rows and the eval case is withdrawn, not deleted. On both backends."""
 
 from __future__ import annotations
 
@@ -11,11 +11,20 @@ from critics.policy import load_policy
 from firstpass.cli import main
 from firstpass.export import export_run
 from firstpass.service import DecisionError, Firstpass
+from firstpass.settings import Settings, load_settings
 from graph.human import Decision
 
 from fakes import FakeDrafter
 from tests.conftest import AppFactory, load_items, prospect
 from tests.test_graph import bad_line
+
+
+@pytest.fixture
+def settings(home: Path, database: str | None, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Undo on both backends: the SQLite file and PostgreSQL."""
+    if database:
+        monkeypatch.setenv("FIRSTPASS_DATABASE_URL", database)
+    return load_settings()
 
 
 def _flagged(make_app: AppFactory, n: int = 1, **kw: object) -> tuple[Firstpass, list[int]]:

@@ -83,16 +83,17 @@ class ScriptedCritic(FakeCritic):
 
 def make_app(home: Path, lines: dict[str, str] | None = None, audit_rate: float = 0.0,
              confidences: dict[str, float] | None = None, regenerated: str | None = None,
-             min_display_ms: float = 0.0, canary_rate: float = 0.0) -> Firstpass:
-    """A Firstpass app over a fresh database in `home`, with scripted fake models."""
-    settings = load_settings({"FIRSTPASS_HOME": str(home)})
+             min_display_ms: float = 0.0, canary_rate: float = 0.0, database: str | None = None) -> Firstpass:
+    """A Firstpass app over a fresh database in `home` (or the database at URL `database`), with scripted fakes."""
+    settings = load_settings({"FIRSTPASS_HOME": str(home), "FIRSTPASS_DATABASE_URL": database or ""})
     models = Models(ScriptedDrafter(lines or {}, regenerated), ScriptedCritic(confidences))
     return build_app(settings, models, policy(audit_rate, min_display_ms, canary_rate))
 
 
-def scripted_app(home: Path, rows: list[tuple[str, str, str, str, str]], run: str = "r1") -> Firstpass:
+def scripted_app(home: Path, rows: list[tuple[str, str, str, str, str]], run: str = "r1",
+                 database: str | None = None) -> Firstpass:
     """An app on the scripted LINES and CONFIDENCES with `rows` loaded as `run` and taken through the gate."""
-    app = make_app(home, LINES, confidences=CONFIDENCES)
+    app = make_app(home, LINES, confidences=CONFIDENCES, database=database)
     load_csv(app, run, csv_rows(rows))
     return app
 

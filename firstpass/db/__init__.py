@@ -4,8 +4,10 @@ from firstpass.db.store import (
     DONE_STATUSES,
     STATUSES,
     TODO_STATUSES,
+    Activity,
     AuditEntry,
     AuditLogError,
+    DatabaseNotReadyError,
     Item,
     Lease,
     Outcome,
@@ -13,5 +15,5 @@ from firstpass.db.store import (
     thread_id,
 )
 
-__all__ = ["DONE_STATUSES", "STATUSES", "TODO_STATUSES", "AuditEntry", "AuditLogError", "Item", "Lease", "Outcome", "Store",
+__all__ = ["DONE_STATUSES", "STATUSES", "TODO_STATUSES", "Activity", "AuditEntry", "AuditLogError", "DatabaseNotReadyError", "Item", "Lease", "Outcome", "Store",
            "thread_id"]

@@ -1,10 +1,12 @@
-"""Engines for the one database: SQLite (the embedded default) tuned for many small writes from several threads."""
+"""Engines for the one database: SQLite (the embedded default) tuned for many small writes from several threads, or
+PostgreSQL (the shared store of many processes) through psycopg 3 with the team's pool settings."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,43 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def make_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class PgOptions:
+    """How a process connects to PostgreSQL: its pools' size, prepared statements and connection lifetime."""
+
+    pool_size: int = 8
+    # psycopg prepares a statement after this many runs; None never prepares (PgBouncer in transaction mode).
+    prepare_threshold: int | None = 5
+    max_lifetime: float = 3600.0
+    connect_timeout: float = 10.0
+
+
+def is_postgres(url: str) -> bool:
+    """Whether `url` names a PostgreSQL database."""
+    return url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The SQLAlchemy URL of a database: a plain postgresql:// URL gets the psycopg 3 driver (the one installed)."""
+    if is_postgres(url) and "+" not in url.split("://", 1)[0]:
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def libpq_url(url: str) -> str:
+    """The libpq connection string of a PostgreSQL URL (no SQLAlchemy driver name), for psycopg's own pools."""
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+def make_engine(url: str, pg: PgOptions | None = None) -> Engine:
     """An engine for `url`; a SQLite file gets WAL, a write lock per process and BEGIN IMMEDIATE for writes."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        pg = pg or PgOptions()
+        # pre-ping drops connections a restart or a proxy closed; recycle bounds a connection's life like the pools'.
+        return create_engine(sqlalchemy_url(url), pool_pre_ping=True, pool_recycle=int(pg.max_lifetime),
+                             pool_size=pg.pool_size, max_overflow=pg.pool_size * 2,
+                             connect_args={"prepare_threshold": pg.prepare_threshold,
+                                           "connect_timeout": int(pg.connect_timeout)})
     path = url.split("///", 1)[1]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)

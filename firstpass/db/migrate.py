@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from firstpass.db.engine import make_engine
+from firstpass.db.engine import PgOptions, make_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -68,12 +68,20 @@ class Status:
         return self.current == head()
 
 
-def status(url: str, apply: bool = False) -> tuple[Status, bool]:
+def status(url: str, apply: bool = False, pg: PgOptions | None = None) -> tuple[Status, bool]:
     """The migration status of the database at `url` (its password hidden), after upgrading it if `apply`;
-    and whether anything was applied."""
-    engine = make_engine(url)
+    and whether anything was applied.
+
+    On PostgreSQL an upgrade also creates or migrates LangGraph's checkpoint tables (PostgresSaver.setup), which
+    keep their own record of what was applied; it is safe to run again.
+    """
+    engine = make_engine(url, pg)
     try:
         changed = upgrade(engine) if apply else False
+        if apply and engine.dialect.name == "postgresql":
+            from firstpass.db.checkpoints import setup_postgres_checkpoints
+
+            setup_postgres_checkpoints(url, pg or PgOptions())
         return Status(engine.url.render_as_string(hide_password=True), current(engine), history()), changed
     finally:
         engine.dispose()

@@ -82,13 +82,15 @@ def claim_next(store: Store, reviewer: str, seconds: float = DEFAULT_LEASE_SECON
                category: str | None = None, exclude: Iterable[int] = ()) -> int | None:
     """Lease the most severe pending item that nobody else holds (leaving out `exclude`); its id, or None."""
     args = _args(reviewer, run, category, exclude=sorted(set(exclude)) or [-1], until=time.time() + seconds)
+    # SQLite: the write transaction holds the database lock from the SELECT on, so nobody can take the row first.
+    # PostgreSQL: the row is locked as it is picked, and rows other reviewers are picking are skipped, not waited on.
+    lock = " FOR UPDATE SKIP LOCKED" if store.postgres else ""
     query = text(f"SELECT id FROM items WHERE {_where(store, run, category)} AND {FREE} AND id NOT IN :exclude"
-                 f" {ORDER} LIMIT 1").bindparams(bindparam("exclude", expanding=True))
+                 f" {ORDER} LIMIT 1{lock}").bindparams(bindparam("exclude", expanding=True))
     with store._tx() as c:
         row = c.execute(query, args).first()
         if row is None:
             return None
-        # The write transaction holds the database lock from the SELECT on, so nobody can take this row first.
         c.execute(text("UPDATE items SET claimed_by = :me, claim_expires = :until WHERE id = :id"),
                   {**args, "id": row[0]})
         return int(row[0])

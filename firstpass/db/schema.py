@@ -80,6 +80,11 @@ items = Table(
     # The rate an auto-approved line was sampled for audit at, and why that rate.
     Column("audit_rate", Float),
     Column("audit_reason", Text),
+    # A reviewer's decision that a worker still has to apply to the thread (a regenerate on PostgreSQL): the item
+    # waits as queued, and the job that resumes it reads the decision from here, so a retried job applies it again.
+    Column("resume_json", Text),
+    # When retention deleted the thread's checkpoints (the item keeps everything it shows; undo is refused).
+    Column("pruned_at", Float),
     UniqueConstraint("run", "prospect_id"),
 )
 Index("items_status", items.c.status, items.c.run)

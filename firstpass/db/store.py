@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Engine, RowMapping, text
+from sqlalchemy import Connection, Engine, RowMapping, bindparam, text
 
 from critics.findings import Finding
 from critics.prospect import Prospect
-from firstpass.db import migrate
+from firstpass.db import jobqueue, migrate
 from firstpass.db.auditchain import Verdict, row_hash, walk
 from firstpass.db.canarystore import CANARY_RUN, Canaries
-from firstpass.db.engine import WriteLock, make_engine, sqlite_url
+from firstpass.db.engine import PgOptions, WriteLock, make_engine, sqlite_url
 from firstpass.db.evalcases import case_key, split_of
 from firstpass.db.evalruns import EvalRuns
 from firstpass.terminal import cap
@@ -79,6 +79,9 @@ class Item(BaseModel):
     threshold: float | None = Field(default=None, description="The confidence threshold in force when it was routed.")
     audit_rate: float | None = Field(default=None, description="The rate it was sampled for audit at.")
     audit_reason: str | None = Field(default=None, description="Why that audit rate.")
+    resume: dict[str, Any] | None = Field(default=None, description="A reviewer's decision waiting for a worker to "
+                                          "apply it to the thread (the item is queued meanwhile).")
+    pruned_at: float | None = Field(default=None, description="When retention deleted the thread's checkpoints.")
 
     @property
     def audit_pending(self) -> bool:
@@ -112,6 +115,17 @@ class AuditEntry(BaseModel):
     at: float = Field(default_factory=time.time)
     identity: str | None = Field(default=None, description="How the reviewer is known: login or self-asserted.")
     checkpoint_id: str | None = Field(default=None, description="The checkpoint the decision was applied to.")
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What a run's items are doing now (see Store.activity)."""
+
+    statuses: dict[str, int]
+    running: dict[str, int]
+    audits_waiting: int
+    jobs: dict[str, int]
+    workers: int
 
 
 @dataclass(frozen=True)
@@ -167,7 +181,7 @@ def _outcome_fields(o: Outcome) -> dict[str, Any]:
             "prompt_version": o.prompt_version, "drafter_model": o.drafter_model, "critic_model": o.critic_model,
             "checkpoint_id": o.checkpoint_id, "prompt_hash": o.prompt_hash, "error": None, "route": o.route,
             "gate_route": o.gate_route, "tier": o.tier, "shadow": int(o.shadow), "checks_hash": o.checks_hash,
-            "threshold": o.threshold, "audit_rate": o.audit_rate, "audit_reason": o.audit_reason}
+            "threshold": o.threshold, "audit_rate": o.audit_rate, "audit_reason": o.audit_reason, "resume_json": None}
 
 
 _AUDIT_INSERT = text(
@@ -201,25 +215,55 @@ class AuditLogError(RuntimeError):
     """The audit log is missing, emptied or disagrees with its head: the database was tampered with."""
 
 
-class Store:
-    """The app's tables in one database; safe to share between threads. Opening it applies due migrations."""
+class DatabaseNotReadyError(RuntimeError):
+    """A shared database that is not at the newest migration: `firstpass db upgrade` brings it there, once."""
 
-    def __init__(self, target: Path | str, check_audit_log: bool = True) -> None:
-        """Open the SQLite file at `target` (a path) or the database at a SQLAlchemy URL, migrated to the newest.
+
+class Store:
+    """The app's tables in one database; safe to share between threads.
+
+    Opening a SQLite file (the embedded default) applies due migrations; a shared PostgreSQL database is migrated
+    once, by `firstpass db upgrade`, never by each worker at start, and refuses to open until it is.
+    """
+
+    def __init__(self, target: Path | str, check_audit_log: bool = True, pg: PgOptions | None = None) -> None:
+        """Open the SQLite file at `target` (a path) or the database at a URL (PostgreSQL with the pool options `pg`).
 
         Unless told not to (`firstpass audit verify` opens it to report), a missing or emptied audit log, or one
         whose row count or last hash disagrees with its head, refuses to open: it is never silently recreated.
         """
         url = target if isinstance(target, str) and "://" in target else sqlite_url(Path(target))
         self.url = url
+        self.pg = pg or PgOptions()
         self.path: Path | None = Path(url.split("///", 1)[1]) if url.startswith("sqlite:///") else None
-        self.engine: Engine = make_engine(url)
+        self.engine: Engine = make_engine(url, self.pg)
         self._write_lock = WriteLock(self.engine)
-        migrate.upgrade(self.engine)
+        if self.path is not None or url.startswith("sqlite"):
+            migrate.upgrade(self.engine)
+        else:
+            self._check_migrated()
         self.eval_runs = EvalRuns(self._tx, self._rows)
         self.canaries = Canaries(self._tx, self._rows)
         if check_audit_log:
             self._check_audit_head()
+
+    @property
+    def postgres(self) -> bool:
+        """Whether the database is PostgreSQL (the shared store of workers and panels)."""
+        return self.engine.dialect.name == "postgresql"
+
+    def _check_migrated(self) -> None:
+        try:
+            at = migrate.current(self.engine)
+        except Exception:
+            self.close()
+            raise
+        if at != migrate.head():
+            self.close()
+            where = self.engine.url.render_as_string(hide_password=True)
+            state = f"is at migration {at}" if at else "has no firstpass tables"
+            raise DatabaseNotReadyError(f"database {where} {state}; this firstpass needs {migrate.head()}. Run "
+                                   "`firstpass db upgrade` once (not from every worker), then start again")
 
     def _check_audit_head(self) -> None:
         try:
@@ -266,9 +310,9 @@ class Store:
     def ensure_run(self, name: str, source: str = "", headers: list[str] | None = None) -> None:
         """Create the run if it does not exist yet."""
         with self._tx() as c:
-            if c.execute(text("SELECT 1 FROM runs WHERE name = :n"), {"n": name}).first() is None:
-                c.execute(text("INSERT INTO runs (name, created_at, source, headers_json) VALUES (:n, :t, :s, :h)"),
-                          {"n": name, "t": time.time(), "s": source, "h": json.dumps(headers or [])})
+            c.execute(text("INSERT INTO runs (name, created_at, source, headers_json) VALUES (:n, :t, :s, :h)"
+                           " ON CONFLICT (name) DO NOTHING"),
+                      {"n": name, "t": time.time(), "s": source, "h": json.dumps(headers or [])})
 
     def run_headers(self, name: str) -> list[str]:
         """The CSV headers of a run, in file order."""
@@ -347,6 +391,42 @@ class Store:
         """How many items of a run are in each status."""
         rows = self._rows("SELECT status, COUNT(*) AS n FROM items WHERE run = :run GROUP BY status", {"run": run})
         return {r["status"]: int(r["n"]) for r in rows}
+
+    def activity(self, run: str | None = None) -> Activity:
+        """What the items (of a run, or all) are doing now: statuses, who is running which, audits waiting, and on
+        PostgreSQL the job queue's states and the workers seen in the last minute."""
+        where, args = ("WHERE run = :run", {"run": run}) if run else ("", {})
+        statuses = {r["status"]: int(r["n"]) for r in self._rows(
+            f"SELECT status, COUNT(*) AS n FROM items {where} GROUP BY status", args)}
+        live = f"{where} {'AND' if where else 'WHERE'} lease_owner IS NOT NULL AND lease_expires >= :now"
+        running = {str(r["lease_owner"]): int(r["n"]) for r in self._rows(
+            f"SELECT lease_owner, COUNT(*) AS n FROM items {live} GROUP BY lease_owner", {**args, "now": time.time()})}
+        audits = self._rows(f"SELECT COUNT(*) AS n FROM items {where} {'AND' if where else 'WHERE'}"
+                            " status = 'auto_approved' AND audit_sample = 1 AND audited_at IS NULL", args)
+        jobs: dict[str, int] = {}
+        workers = 0
+        if self.postgres:
+            jobs = {r["status"]: int(r["n"]) for r in self._rows(jobqueue.JOB_COUNTS_SQL, {"task": jobqueue.TASK})}
+            workers = len(self._rows(jobqueue.WORKERS_SQL, {"seconds": 60}))
+        return Activity(statuses, running, int(audits[0]["n"]), jobs, workers)
+
+    # retention -------------------------------------------------------------------------------------
+
+    def prunable_threads(self, before: float, limit: int) -> list[tuple[int, str]]:
+        """Finished items (approved, rejected, auto-approved) last changed before `before` whose checkpoints are
+        still kept: (item id, thread id), oldest first."""
+        marks = ", ".join(f"'{s}'" for s in sorted(DONE_STATUSES))
+        rows = self._rows(f"SELECT id, run, prospect_id FROM items WHERE status IN ({marks}) AND pruned_at IS NULL"
+                          " AND updated_at < :before AND resume_json IS NULL ORDER BY updated_at, id LIMIT :n",
+                          {"before": before, "n": limit})
+        return [(int(r["id"]), thread_id(r["run"], r["prospect_id"])) for r in rows]
+
+    def mark_pruned(self, item_ids: Sequence[int]) -> None:
+        """Record that these items' checkpoints were deleted."""
+        ids = list(item_ids)
+        with self._tx() as c:
+            c.execute(text("UPDATE items SET pruned_at = :t WHERE id IN :ids").bindparams(
+                bindparam("ids", expanding=True)), {"t": time.time(), "ids": ids})
 
     # the writer's lease (one process advances a thread at a time) ---------------------------------
 
@@ -455,6 +535,33 @@ class Store:
             if eval_verdict is not None:
                 self._insert_eval_case(c, audit_id, entry, prospect, eval_verdict)
             return audit_id
+
+    def queue_decision(self, lease: Lease, entry: AuditEntry, prospect: Prospect, eval_verdict: str | None,
+                       resume: dict[str, Any]) -> int | None:
+        """One transaction: the decision left on the item for a worker to apply (the item queued, `resume`), its
+        audit row, the eval case (if any), the job that applies it, and the lease released (PostgreSQL).
+
+        Returns the audit row's id, or None (and writes nothing) if the lease was taken over meanwhile.
+        """
+        fields = {"status": "queued", "resume_json": json.dumps(resume), "error": None, "updated_at": time.time()}
+        with self._tx() as c:
+            if not self._save(c, lease, fields):
+                return None
+            audit_id = self._insert_audit(c, entry)
+            if eval_verdict is not None:
+                self._insert_eval_case(c, audit_id, entry, prospect, eval_verdict)
+            jobqueue.defer(c, [lease.item_id])
+            return audit_id
+
+    def enqueue(self, run: str) -> int:
+        """Enqueue a job for each item of the run that still needs the graph and has no job waiting; how many
+        (PostgreSQL: workers run them)."""
+        marks = ", ".join(f"'{s}'" for s in TODO_STATUSES)
+        with self._tx() as c:
+            waiting = {int(r[0]) for r in c.execute(text(jobqueue.WAITING_SQL), {"task": jobqueue.TASK})}
+            ids = [int(r[0]) for r in c.execute(text(f"SELECT id FROM items WHERE run = :run AND status IN ({marks})"
+                                                     " ORDER BY id"), {"run": run}) if int(r[0]) not in waiting]
+            return jobqueue.defer(c, ids)
 
     def last_audit_row(self, item_id: int) -> tuple[int, AuditEntry] | None:
         """The item's newest audit row and its id (None if it has none)."""
@@ -643,12 +750,11 @@ class Store:
     def register_prompt(self, kind: str, version: str, sha256: str, description: str = "") -> str | None:
         """Record a prompt version at first use; returns the hash recorded before if it differs (changed in place)."""
         with self._tx() as c:
-            known = c.execute(text("SELECT sha256 FROM prompt_versions WHERE version = :v"), {"v": version}).first()
-            if known is None:
-                c.execute(text("INSERT INTO prompt_versions (version, kind, sha256, description, first_used_at)"
-                               " VALUES (:v, :k, :h, :d, :t)"),
-                          {"v": version, "k": kind, "h": sha256, "d": description, "t": time.time()})
-                return None
+            # ON CONFLICT: workers starting together on a new version all register it, and none fails for it.
+            c.execute(text("INSERT INTO prompt_versions (version, kind, sha256, description, first_used_at)"
+                           " VALUES (:v, :k, :h, :d, :t) ON CONFLICT (version) DO NOTHING"),
+                      {"v": version, "k": kind, "h": sha256, "d": description, "t": time.time()})
+            known = c.execute(text("SELECT sha256 FROM prompt_versions WHERE version = :v"), {"v": version}).one()
             return None if known[0] == sha256 else str(known[0])
 
     def add_policy_version(self, path: str, sha256: str, parent_sha256: str | None, summary: str,
@@ -715,6 +821,7 @@ def _item(row: RowMapping) -> Item:
         findings=[Finding.model_validate(f) for f in json.loads(d.pop("findings_json"))],
         audit_sample=bool(d.pop("audit_sample")),
         shadow=bool(d.pop("shadow")),
+        resume=json.loads(d.pop("resume_json") or "null"),
         **{k: v for k, v in d.items() if k != "blocking"},
     )
 
