@@ -56,6 +56,7 @@ bench: install-dev
 	$(PY) tests/bench_gate.py
 	$(PY) tests/bench_panel.py
 	$(PY) tests/bench_eval.py
+	$(PY) tests/bench_workers.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

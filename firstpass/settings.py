@@ -68,7 +68,8 @@ class PostgresSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    pool_size: int = Field(default=8, ge=1, le=200, description="Connections per pool in each process "
+    pool_size: int = Field(default=6, ge=1, le=200, description="Connections per pool in each process: one pool "
+                           "for the app's tables, one for the checkpointer; a worker adds 4 for the job queue "
                            "(FIRSTPASS_POSTGRES_POOL_SIZE).")
     prepare_threshold: int | None = Field(default=5, ge=0, description="Runs before psycopg prepares a statement; "
                                           "'none' never prepares, for PgBouncer in transaction mode "

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -47,12 +46,9 @@ def pg_cluster() -> Iterator[str]:
         yield url
 
 
-_databases = itertools.count()
-
-
 def new_pg_database(cluster_url: str) -> str:
     """A fresh database in the cluster, brought to the newest migration by `db upgrade`'s code; its URL."""
-    url = fresh_database(cluster_url, f"fp_{os.getpid()}_{next(_databases)}")
+    url = fresh_database(cluster_url, f"fp_{uuid.uuid4().hex[:16]}")
     migrate.status(url, apply=True)
     return url
 

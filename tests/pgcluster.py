@@ -42,7 +42,8 @@ def cluster() -> Iterator[str]:
         done = _as_postgres([_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"])
         if done.returncode:
             raise RuntimeError(f"initdb failed: {done.stderr[-500:]}")
-        options = f"'-h 127.0.0.1 -p {port} -k {root} -F'"  # -F: no fsync, a throwaway cluster
+        # -F: no fsync, a throwaway cluster; room for the benchmark's four workers and the tests' processes.
+        options = f"'-h 127.0.0.1 -p {port} -k {root} -F -c max_connections=300'"
         done = _as_postgres([_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"])
         if done.returncode:
             raise RuntimeError(f"pg_ctl start failed: {done.stderr[-500:]} {(root / 'log').read_text()[-500:]}")

@@ -44,6 +44,8 @@ def make_server(port: int = 0, delay: float = 0.2, mode: str = "ok") -> Threadin
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out as two writes: with Nagle on, the second waits for a delayed ACK (40 ms a call).
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             self._send(200, {"object": "list", "data": [{"id": "stub", "object": "model"}]})

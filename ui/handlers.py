@@ -139,6 +139,8 @@ def _done_message(before: Item, after: Item, decision: Decision) -> str:
         return f"Approved the edited line for {who}" + (" over the rules that still fire." if decision.force else ".")
     if decision.action == "reject":
         return f"Rejected {who} ({', '.join(decision.categories)})."
+    if after.status == "queued":
+        return f"Regenerate of {who} queued: a worker drafts the new line, which comes back here if it is flagged."
     if after.status == "review":
         return f"Regenerated {who}: the new draft was flagged again and is back in the queue."
     return f"Regenerated {who}: the new draft passed the gate ({after.status.replace('_', '-')})."

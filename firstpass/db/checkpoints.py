@@ -98,9 +98,12 @@ def setup_postgres_checkpoints(url: str, pg: PgOptions) -> None:
 def prune_threads(saver: BaseCheckpointSaver[Any], thread_ids: Iterable[str]) -> None:
     """Delete every checkpoint, write and blob of the given threads."""
     ids = list(thread_ids)
-    prune = getattr(saver, "prune", None)
-    if prune is not None and ids:
-        prune(ids, strategy="delete")  # one statement set for the batch on PostgreSQL
+    if not ids:
         return
+    try:
+        saver.prune(ids, strategy="delete")  # one transaction for the batch (PostgresSaver)
+        return
+    except NotImplementedError:
+        pass  # SqliteSaver deletes a thread at a time
     for thread in ids:
         saver.delete_thread(thread)

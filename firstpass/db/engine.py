@@ -22,7 +22,7 @@ def sqlite_url(path: Path) -> str:
 class PgOptions:
     """How a process connects to PostgreSQL: its pools' size, prepared statements and connection lifetime."""
 
-    pool_size: int = 8
+    pool_size: int = 6
     # psycopg prepares a statement after this many runs; None never prepares (PgBouncer in transaction mode).
     prepare_threshold: int | None = 5
     max_lifetime: float = 3600.0
@@ -51,8 +51,10 @@ def make_engine(url: str, pg: PgOptions | None = None) -> Engine:
     if not url.startswith("sqlite"):
         pg = pg or PgOptions()
         # pre-ping drops connections a restart or a proxy closed; recycle bounds a connection's life like the pools'.
+        # No overflow: a process holds at most pool_size connections for its tables (threads wait their turn; every
+        # transaction is short), so many workers fit under the server's max_connections.
         return create_engine(sqlalchemy_url(url), pool_pre_ping=True, pool_recycle=int(pg.max_lifetime),
-                             pool_size=pg.pool_size, max_overflow=pg.pool_size * 2,
+                             pool_size=pg.pool_size, max_overflow=0, pool_timeout=pg.connect_timeout * 3,
                              connect_args={"prepare_threshold": pg.prepare_threshold,
                                            "connect_timeout": int(pg.connect_timeout)})
     path = url.split("///", 1)[1]

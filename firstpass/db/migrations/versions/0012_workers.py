@@ -48,3 +48,8 @@ def upgrade() -> None:
         # The schema of the installed procrastinate; a later procrastinate's own migration files go in later
         # migrations here, so the database records which it has.
         bind.exec_driver_sql(SchemaManager.get_schema().replace("%", "%%"))
+    # procrastinate's fetch looks, for each waiting job, for an earlier job with the same lock; with one lock per
+    # item and no index to find them, every fetch scanned the queue (53 ms with 2,000 jobs waiting; under 1 ms with
+    # this index), and the fetches of every worker queued behind each other.
+    bind.exec_driver_sql("CREATE INDEX IF NOT EXISTS firstpass_jobs_lock_waiting ON procrastinate_jobs"
+                         " (lock, priority, id) WHERE status IN ('todo', 'doing')")
