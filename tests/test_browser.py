@@ -23,6 +23,7 @@ from graph.human import Decision  # noqa: E402
 from graph.models import drafter_for
 from ui.app import build_panel, launch_panel  # noqa: E402
 
+from tests.conftest import new_pg_database  # noqa: E402
 from ui_support import CONFIDENCES, LINES, csv_rows, load_csv, make_app  # noqa: E402
 
 pytestmark = [
@@ -470,6 +471,38 @@ def test_two_no_auth_tabs_hold_different_items(browser: Browser, tmp_path: Path)
     finally:
         blocks.close()
         app.close()
+
+
+def test_two_panels_on_one_postgresql_database_share_one_queue(browser: Browser, tmp_path: Path,
+                                                                pg_cluster: str) -> None:
+    database = new_pg_database(pg_cluster)
+    apps = [make_app(tmp_path / name, LINES, confidences=CONFIDENCES, database=database) for name in ("a", "b")]
+    load_csv(apps[0], "demo", csv_rows(ROWS))
+    panels = [build_panel(app, reviewer=name) for app, name in zip(apps, ("ana", "ben"), strict=True)]
+    urls = [launch_panel(blocks, app.store, port=_free_port(), block=False, quiet=True, auth=False)
+            for blocks, app in zip(panels, apps, strict=True)]
+    try:
+        first, second = _page(browser), _page(browser)
+        first.goto(urls[0])
+        expect(draft(first)).to_have_text(LINES["Acme Dental"])
+        second.goto(urls[1])  # another panel process would see the same: the queue lives in the database
+        expect(draft(second)).to_have_text(LINES["Beta Labs"])
+        second.wait_for_function("window.__firstpassKeys === true")
+        second.keyboard.press("a")
+        expect(draft(second)).to_have_text(LINES["Delta Roofing"])
+        first.wait_for_function("window.__firstpassKeys === true")
+        first.keyboard.press("a")
+        expect(draft(first)).not_to_have_text(LINES["Acme Dental"])
+        rows = apps[1].store.audit_log()
+        assert sorted((r.reviewer.split("@")[0], r.action) for r in rows) == [("ana", "approve"), ("ben", "approve")]
+        assert len({r.item_id for r in rows}) == 2
+        first.context.close()
+        second.context.close()
+    finally:
+        for blocks in panels:
+            blocks.close()
+        for app in apps:
+            app.close()
 
 
 @pytest.mark.parametrize("size", [(1280, 720), (1440, 900)], ids=["1280x720", "1440x900"])

@@ -527,14 +527,8 @@ class Store:
 
         Returns the audit row's id, or None (and writes nothing) if the lease was taken over meanwhile.
         """
-        fields = {**_outcome_fields(outcome), "updated_at": time.time()}
-        with self._tx() as c:
-            if not self._save(c, lease, fields):
-                return None
-            audit_id = self._insert_audit(c, entry)
-            if eval_verdict is not None:
-                self._insert_eval_case(c, audit_id, entry, prospect, eval_verdict)
-            return audit_id
+        return self._decided(lease, {**_outcome_fields(outcome), "updated_at": time.time()}, entry, prospect,
+                             eval_verdict, queue=False)
 
     def queue_decision(self, lease: Lease, entry: AuditEntry, prospect: Prospect, eval_verdict: str | None,
                        resume: dict[str, Any]) -> int | None:
@@ -544,13 +538,18 @@ class Store:
         Returns the audit row's id, or None (and writes nothing) if the lease was taken over meanwhile.
         """
         fields = {"status": "queued", "resume_json": json.dumps(resume), "error": None, "updated_at": time.time()}
+        return self._decided(lease, fields, entry, prospect, eval_verdict, queue=True)
+
+    def _decided(self, lease: Lease, fields: dict[str, Any], entry: AuditEntry, prospect: Prospect,
+                 eval_verdict: str | None, queue: bool) -> int | None:
         with self._tx() as c:
             if not self._save(c, lease, fields):
                 return None
             audit_id = self._insert_audit(c, entry)
             if eval_verdict is not None:
                 self._insert_eval_case(c, audit_id, entry, prospect, eval_verdict)
-            jobqueue.defer(c, [lease.item_id])
+            if queue:
+                jobqueue.defer(c, [lease.item_id])
             return audit_id
 
     def enqueue(self, run: str) -> int:
