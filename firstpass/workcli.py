@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from firstpass.db import DONE_STATUSES, Activity, Store
+from firstpass.db.engine import is_postgres
 from firstpass.settings import load_settings
 from firstpass.terminal import complain, say
 
@@ -37,7 +38,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         complain("--concurrency must be at least 1")
         return EXIT_USAGE
     settings = load_settings()
-    if not _postgres(settings.database):
+    if not is_postgres(str(settings.database)):
         complain(NEEDS_POSTGRES)
         return EXIT_USAGE
     policy = load_policy(args.policy) if args.policy else None
@@ -53,12 +54,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
         run_worker(app, options, on_done=counted)
     complain("worker stopped: " + (", ".join(f"{k} {v}" for k, v in sorted(done.items())) or "no items"))
     return 0
-
-
-def _postgres(database: Any) -> bool:
-    from firstpass.db.engine import is_postgres
-
-    return isinstance(database, str) and is_postgres(database)
 
 
 def enqueue_run(store: Store, run: str, follow: bool) -> int:

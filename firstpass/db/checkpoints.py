@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from firstpass.db.engine import PgOptions, is_postgres, libpq_url, use_wal
+from firstpass.db.engine import PgOptions, libpq_url, use_wal
 from firstpass.db.store import Store
 
 if TYPE_CHECKING:
@@ -86,8 +86,6 @@ def checkpointer_for(store: Store) -> Iterator[BaseCheckpointSaver[Any]]:
 
 def setup_postgres_checkpoints(url: str, pg: PgOptions) -> None:
     """Create or migrate LangGraph's checkpoint tables in a PostgreSQL database (PostgresSaver.setup)."""
-    if not is_postgres(url):
-        return
     pool = open_pool(url, pg, "firstpass-setup", max_size=1)
     try:
         _postgres_saver(pool).setup()

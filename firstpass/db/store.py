@@ -238,10 +238,10 @@ class Store:
         self.path: Path | None = Path(url.split("///", 1)[1]) if url.startswith("sqlite:///") else None
         self.engine: Engine = make_engine(url, self.pg)
         self._write_lock = WriteLock(self.engine)
-        if self.path is not None or url.startswith("sqlite"):
-            migrate.upgrade(self.engine)
-        else:
+        if self.postgres:
             self._check_migrated()
+        else:
+            migrate.upgrade(self.engine)
         self.eval_runs = EvalRuns(self._tx, self._rows)
         self.canaries = Canaries(self._tx, self._rows)
         if check_audit_log:
@@ -814,13 +814,14 @@ FREE = "(claimed_by IS NULL OR claimed_by = :me OR claim_expires IS NULL OR clai
 
 def _item(row: RowMapping) -> Item:
     d = dict(row)
+    resume = d.pop("resume_json")
     return Item(
         original=json.loads(d.pop("original_json")),
         prospect=Prospect.model_validate_json(d.pop("prospect_json")),
         findings=[Finding.model_validate(f) for f in json.loads(d.pop("findings_json"))],
         audit_sample=bool(d.pop("audit_sample")),
         shadow=bool(d.pop("shadow")),
-        resume=json.loads(d.pop("resume_json") or "null"),
+        resume=json.loads(resume) if resume is not None else None,
         **{k: v for k, v in d.items() if k != "blocking"},
     )
 
