@@ -17,10 +17,10 @@ from langgraph.types import Command, StateSnapshot
 
 from critics.findings import Finding
 from critics.policy import Policy
-from firstpass import canaries
+from firstpass import calls, canaries
 from firstpass.auditing import AuditSampler
 from firstpass.db import AuditEntry, Item, Lease, Outcome, Store, reviewqueue
-from firstpass.db.checkpoints import close_checkpointer, open_checkpointer
+from firstpass.db.checkpoints import close_checkpointer, open_checkpointer, recording_saves
 from firstpass.leases import LeaseKeeper, dead_owners, process_owner
 from firstpass.terminal import one_line
 from graph.builder import build_graph
@@ -100,18 +100,29 @@ class Firstpass:
 
         An item that another process is working on, or that no longer needs the graph, is returned as it is.
         """
-        lease = self.store.take_lease(item.id, self.owner, self.lease_seconds, dead=dead_owners([item.lease_owner]))
-        if lease is None:
-            return self.store.item(item.id)
-        with self.keeper.hold(lease):
+        return self.advance(item.id)
+
+    def advance(self, item_id: int) -> Item:
+        """`process` by item id (a worker's job): lease, run, save; the item as it stands after. KeyError if gone."""
+        leased = self.store.lease_item(item_id, self.owner, self.lease_seconds)
+        if leased is None:
+            current = self.store.item(item_id)
+            # A holder that died on this machine frees the item at once; anyone else's lease is waited out.
+            dead = dead_owners([current.lease_owner])
+            leased = self.store.lease_item(item_id, self.owner, self.lease_seconds, dead=dead) if dead else None
+            if leased is None:
+                return current
+        lease, item = leased
+        with self.keeper.hold(lease), calls.collected() as made:
             try:
-                outcome = self._advance(item)
+                outcome = self.sampler.choose(self._advance(item), item.thread_id)
             except Exception as exc:  # noqa: BLE001 - one prospect's failure must not stop the batch
-                self.store.save_failure(lease, one_line(exc))
-                return self.store.item(item.id)
-        if not self.store.save_outcome(lease, self.sampler.choose(outcome, item.thread_id)):
-            log.warning("item %s was taken over by another process; its result here was discarded", item.id)
-        return self.store.item(item.id)
+                return self.store.save_failure(lease, one_line(exc), made) or self.store.item(item_id)
+        saved = self.store.save_outcome(lease, outcome, made)
+        if saved is None:
+            log.warning("item %s was taken over by another process; its result here was discarded", item_id)
+            return self.store.item(item_id)
+        return saved
 
     def _advance(self, item: Item) -> Outcome:
         if item.resume is not None:
@@ -120,9 +131,14 @@ class Firstpass:
         start: State = {"prospect": item.prospect.model_dump(), "rounds": 0}
         if self.saver.get_tuple(config) is None:
             # A new thread (the common case): its outcome is what the run returns, at the checkpoint it saved.
-            values = self.graph.invoke(start, config, context=self.context, durability="exit")
-            saved = self.saver.get_tuple(config)
-            return outcome_of_values(values, "__interrupt__" in values, saved.config if saved else config)
+            with recording_saves() as saved:
+                values = self.graph.invoke(start, config, context=self.context, durability="exit")
+            at = saved.get(item.thread_id)
+            if at is None:
+                done = self.saver.get_tuple(config)
+                at = (done.config["configurable"] or {}).get("checkpoint_id") if done else None
+            return outcome_of_values(values, "__interrupt__" in values,
+                                     {"configurable": {"thread_id": item.thread_id, "checkpoint_id": at}})
         snapshot = self.graph.get_state(config)
         if not (snapshot.interrupts or snapshot.values.get("status")):
             # A thread that stopped part-way (a crash, a failed model call) continues from its last checkpoint.

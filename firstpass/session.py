@@ -10,14 +10,15 @@ from typing import Any
 
 from critics.critic import CriticVerdict
 from critics.policy import Policy, load_policy
+from firstpass.calls import store_log
 from firstpass.db import Store
 from firstpass.server import EmbeddedModel, EmbeddedServer, critic_model_file, drafter_model_file
 from firstpass.service import Firstpass
 from firstpass.settings import ModelEndpoint, Settings
 from firstpass.stores import open_store
-from graph.models import CallLog, ChatDrafter, InstructorCritic, ModelCall, ModelSpec, register_client
+from graph.models import CallLog, ChatDrafter, InstructorCritic, ModelSpec, register_client
 from graph.state import Context
-from prompts.loader import PromptError, PromptTemplate, add_prompt_dir, list_versions
+from prompts.loader import PromptError, PromptTemplate, add_prompt_dir, list_versions, load_prompt
 
 
 @dataclass
@@ -90,14 +91,6 @@ def open_models(settings: Settings) -> Iterator[Models]:
                      critic=LazyModel(settings.critic.model, build("critic", settings.critic)))
 
 
-def store_log(store: Store) -> CallLog:
-    """A call log that writes every model call attempt to the store."""
-    def log(call: ModelCall) -> None:
-        store.log_llm_call(call.role, call.model, call.thread, call.request, call.response, call.error,
-                           call.duration_ms, call.attempt)
-    return log
-
-
 def make_context(settings: Settings, models: Models, store: Store | None = None,
                  policy: Policy | None = None) -> tuple[Context, tuple[str, str]]:
     """The graph's serialisable context, with `models` registered in this process (their calls logged to `store`).
@@ -111,7 +104,9 @@ def make_context(settings: Settings, models: Models, store: Store | None = None,
     critic = spec_of(settings.critic, settings.critic_retries).model_copy(
         update={"client": names[1], "model": models.critic.model_id})
     context = Context(drafter=drafter, critic=critic, policy=policy or load_policy(settings.policy_file),
-                      drafter_prompt=settings.prompt_version)
+                      # "The newest" is resolved once: a process runs the versions it registered at start.
+                      drafter_prompt=load_prompt("drafter", settings.prompt_version).version,
+                      critic_prompt=load_prompt("critic").version)
     return context, names
 
 

@@ -50,10 +50,9 @@ def job_app(url: str, pg: PgOptions, pool_size: int = 4) -> Any:
 def advance_one(app: Firstpass, item_id: int) -> str:
     """Advance one item's thread as far as it goes without a human (a job's work); the item's status after it."""
     try:
-        item = app.store.item(item_id)
+        return app.advance(item_id).status
     except KeyError:
         return "gone"
-    return app.process(item).status
 
 
 async def _requeue_stalled(jobs: Any, options: WorkerOptions) -> None:

@@ -55,6 +55,7 @@ class ModelCall(BaseModel):
     response: str | None = Field(default=None, description="The raw answer, as the model returned it.")
     error: str | None = None
     duration_ms: float = 0.0
+    at: float = Field(default_factory=time.time, description="When the attempt ended (Unix seconds).")
 
 
 CallLog = Callable[[ModelCall], None]
@@ -160,6 +161,8 @@ class InstructorCritic:
             OpenAI(base_url=spec.base_url, api_key=api_key or "not-needed", timeout=spec.timeout, max_retries=0),
             mode=mode,
         )
+        # Wrapped once: instructor wraps a plain model anew on every call, which rebuilds its JSON schema each time.
+        self.response_model: type[CriticVerdict] = instructor.openai_schema(CriticVerdict)
         self.client.on("completion:kwargs", self._on_kwargs)
         self.client.on("completion:response", self._on_response)
         self.client.on("completion:error", self._on_error)
@@ -194,7 +197,7 @@ class InstructorCritic:
         self._local.n = 0
         try:
             return self.client.chat.completions.create(
-                model=self.spec.model, response_model=CriticVerdict, messages=messages,  # type: ignore[arg-type]
+                model=self.spec.model, response_model=self.response_model, messages=messages,  # type: ignore[arg-type]
                 max_retries=self.spec.retries, temperature=self.spec.temperature, max_tokens=self.spec.max_tokens,
             )
         finally:

@@ -76,6 +76,12 @@ def list_versions(kind: Kind) -> list[str]:
 
 def template_path(kind: Kind, version: str) -> Path:
     """The file of a version; PromptError if there is no such version."""
+    if version.startswith(f"{kind}-") and "/" not in version:
+        # Looked up by name (a stat per folder), not by listing the folders: the graph loads its prompts per call.
+        for folder in prompt_dirs():
+            path = folder / f"{version}.toml"
+            if path.is_file():
+                return path
     files = _files(kind)
     if version not in files:
         raise PromptError(f"unknown {kind} prompt version {version!r}; known: {', '.join(sorted(files, key=_number))}")
@@ -89,10 +95,12 @@ def template_text(kind: Kind, version: str) -> str:
 
 def load_prompt(kind: Kind, version: str | None = None) -> PromptTemplate:
     """Load a prompt version (the newest when `version` is None)."""
-    versions = list_versions(kind)
-    if not versions:
-        raise PromptError(f"no {kind} prompt templates found")
-    path = template_path(kind, version or versions[-1])
+    if version is None:
+        versions = list_versions(kind)
+        if not versions:
+            raise PromptError(f"no {kind} prompt templates found")
+        version = versions[-1]
+    path = template_path(kind, version)
     stat = path.stat()
     # Keyed by the file's size and time, so that a version edited in place is read again (and then refused).
     return _parse(kind, str(path), stat.st_mtime_ns, stat.st_size)

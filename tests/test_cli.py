@@ -11,6 +11,7 @@ import pytest
 from firstpass.cli import main
 from firstpass.db import Store, migrate
 from firstpass.settings import load_settings
+from graph.models import ModelCall
 
 from stubserver import start_in_thread
 from tests.conftest import DEV_SET, REPO
@@ -181,7 +182,8 @@ def test_escape_sequences_from_a_csv_or_a_model_are_shown_escaped(
 
 def test_a_stored_model_error_is_capped(home: Path) -> None:
     s = store()
-    s.log_llm_call("critic", "m", "t", {"messages": []}, None, "x" * 3_000_000, 1.0)
+    s.log_llm_call(ModelCall(role="critic", model="m", thread="t", request={"messages": []}, error="x" * 3_000_000,
+                             duration_ms=1.0))
     (row,) = s.query("SELECT error FROM llm_calls")
     assert len(row["error"]) < 5000 and row["error"].endswith("more characters cut]")
 

@@ -231,6 +231,20 @@ def test_app_log_rows_carry_the_item_thread(make_app: AppFactory) -> None:
         ("drafter", item.thread_id, 1), ("critic", item.thread_id, 1)]
 
 
+def test_a_failed_item_keeps_the_call_that_failed_it(make_app: AppFactory) -> None:
+    def down(messages: list[dict[str, str]]) -> str:
+        raise ConnectionError("model server down")
+
+    app = make_app(drafter=FakeDrafter(down))
+    load_items(app, "r", [prospect(1)])
+    item = app.process(todo(app, "r")[0])
+    # The call is written in the transaction that marks the item failed: one never appears without the other.
+    rows = app.store.query("SELECT role, thread, error FROM llm_calls")
+    assert item.status == "failed" and "model server down" in (item.error or "")
+    assert [(r["role"], r["thread"]) for r in rows] == [("drafter", item.thread_id)]
+    assert "model server down" in rows[0]["error"]
+
+
 # --- the queue order ------------------------------------------------------------------------------------
 
 def test_queue_puts_blocking_findings_before_low_confidence(make_app: AppFactory) -> None:

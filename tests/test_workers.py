@@ -165,6 +165,8 @@ def test_two_workers_and_one_item_never_both_save(pg: str, home: Path) -> None:
         after = a.store.item(item.id)
         assert after.checkpoint_id == taken.checkpoint_id and after.lease_token == taken.lease_token
         assert after.updated_at == taken.updated_at  # a's late result was discarded, not saved over b's
+        # ...but the model calls it made were real: both workers' calls are in the log, with their thread.
+        assert _drafts_per_thread(a.store)[item.thread_id] == 2
     finally:
         slow.gate.set()
         a.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -16,6 +17,36 @@ from firstpass.db.store import Store
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.postgres import PostgresSaver
+
+# The checkpoints saved inside a `recording_saves` block, by thread; LangGraph saves on its background threads, which
+# run in a copy of the caller's context, so they fill the caller's dict.
+_SAVED: ContextVar[dict[str, str] | None] = ContextVar("firstpass_saved_checkpoints", default=None)
+
+
+@contextmanager
+def recording_saves() -> Iterator[dict[str, str]]:
+    """Within the block, note the id of the last checkpoint saved for each thread (saves reading it back after)."""
+    saved: dict[str, str] = {}
+    token = _SAVED.set(saved)
+    try:
+        yield saved
+    finally:
+        _SAVED.reset(token)
+
+
+def _note(config: Any) -> Any:
+    saved, configurable = _SAVED.get(), config.get("configurable") or {}
+    if saved is not None and configurable.get("checkpoint_id"):
+        saved[str(configurable["thread_id"])] = str(configurable["checkpoint_id"])
+    return config
+
+
+class _RecordingSqliteSaver(SqliteSaver):
+    """SqliteSaver that tells a `recording_saves` block what it saved."""
+
+    def put(self, *args: Any, **kwargs: Any) -> Any:
+        """Save a checkpoint (SqliteSaver.put) and note its id."""
+        return _note(super().put(*args, **kwargs))
 
 
 class _NoLock:
@@ -44,7 +75,14 @@ def open_pool(url: str, pg: PgOptions, name: str, max_size: int | None = None) -
 def _postgres_saver(pool: Any) -> PostgresSaver:
     from langgraph.checkpoint.postgres import PostgresSaver
 
-    saver = PostgresSaver(pool)
+    class _RecordingPostgresSaver(PostgresSaver):
+        """PostgresSaver that tells a `recording_saves` block what it saved."""
+
+        def put(self, *args: Any, **kwargs: Any) -> Any:
+            """Save a checkpoint (PostgresSaver.put) and note its id."""
+            return _note(super().put(*args, **kwargs))
+
+    saver = _RecordingPostgresSaver(pool)
     # No pipeline mode: a transaction per write works through PgBouncer and every proxy; and no process-wide lock,
     # which would let one of a worker's 64 threads write a checkpoint at a time.
     saver.supports_pipeline = False
@@ -62,7 +100,7 @@ def open_checkpointer(store: Store) -> BaseCheckpointSaver[Any]:
     conn = sqlite3.connect(str(store.path), check_same_thread=False, timeout=30.0, isolation_level=None)
     use_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
-    saver = SqliteSaver(conn)
+    saver = _RecordingSqliteSaver(conn)
     saver.setup()
     return saver
 

@@ -28,6 +28,7 @@ from firstpass.db.engine import PgOptions, WriteLock, make_engine, sqlite_url
 from firstpass.db.evalcases import case_key, split_of
 from firstpass.db.evalruns import EvalRuns
 from firstpass.terminal import cap
+from graph.models import ModelCall
 
 Status = Literal["queued", "auto_approved", "review", "approved", "rejected", "failed"]
 STATUSES: tuple[str, ...] = ("queued", "auto_approved", "review", "approved", "rejected", "failed")
@@ -199,6 +200,10 @@ _EVAL_INSERT = text(
     " :findings_json, :confidence, :verdict, :final_line, :categories_json, :note, :reviewer, :case_key, :split,"
     " :source, :label, :errors_json)"
 )
+_CALL_INSERT = text(
+    "INSERT INTO llm_calls (at, role, model, thread, prompt_json, response, error, duration_ms, attempt)"
+    " VALUES (:at, :role, :model, :thread, :prompt, :response, :error, :ms, :attempt)"
+)
 # A lease is free when nobody holds it or it ran out.
 _LEASE_FREE = "(lease_owner IS NULL OR lease_expires IS NULL OR lease_expires < :now)"
 
@@ -237,6 +242,9 @@ class Store:
         self.pg = pg or PgOptions()
         self.path: Path | None = Path(url.split("///", 1)[1]) if url.startswith("sqlite:///") else None
         self.engine: Engine = make_engine(url, self.pg)
+        # A read, or a write of one statement, needs no BEGIN and COMMIT on PostgreSQL: two round trips fewer.
+        self._autocommit: Engine = (self.engine.execution_options(isolation_level="AUTOCOMMIT")
+                                if self.engine.dialect.name == "postgresql" else self.engine)
         self._write_lock = WriteLock(self.engine)
         if self.postgres:
             self._check_migrated()
@@ -297,8 +305,18 @@ class Store:
         with self._write_lock, self.engine.connect().execution_options(write=True) as conn, conn.begin():
             yield conn
 
+    @contextmanager
+    def _statement(self) -> Iterator[Connection]:
+        """A connection for one write statement: autocommit on PostgreSQL (the statement is its own transaction)."""
+        if not self.postgres:
+            with self._tx() as c:
+                yield c
+            return
+        with self._autocommit.connect() as c:
+            yield c
+
     def _rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[RowMapping]:
-        with self.engine.connect() as conn:
+        with self._autocommit.connect() as conn:
             return list(conn.execute(text(sql), dict(params or {})).mappings())
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[RowMapping]:
@@ -437,17 +455,23 @@ class Store:
         `dead` names owners known to have died (a crashed process on this machine): their leases are taken over
         at once instead of after they run out.
         """
+        leased = self.lease_item(item_id, owner, seconds, statuses, dead)
+        return leased[0] if leased else None
+
+    def lease_item(self, item_id: int, owner: str, seconds: float, statuses: Iterable[str] = TODO_STATUSES,
+                   dead: Sequence[str] = ()) -> tuple[Lease, Item] | None:
+        """`take_lease`, returning the item as the lease found it too (one statement: a worker's first step)."""
         now = time.time()
         wanted = list(statuses)
         marks = ", ".join(f":s{i}" for i in range(len(wanted)))
         free, dead_args = _free_lease(dead)
         args = {"id": item_id, "owner": owner, "now": now, "until": now + seconds,
                 **{f"s{i}": s for i, s in enumerate(wanted)}, **dead_args}
-        with self._tx() as c:
+        with self._statement() as c:
             row = c.execute(text(f"UPDATE items SET lease_owner = :owner, lease_expires = :until,"
                                  f" lease_token = lease_token + 1 WHERE id = :id AND status IN ({marks}) AND {free}"
-                                 " RETURNING lease_token"), args).first()
-        return Lease(item_id, owner, int(row[0]), now + seconds) if row else None
+                                 " RETURNING *"), args).mappings().first()
+        return (Lease(item_id, owner, int(row["lease_token"]), now + seconds), _item(row)) if row else None
 
     def renew_leases(self, leases: Iterable[Lease], seconds: float) -> list[Lease]:
         """Extend leases still held under their tokens; returns the ones that were lost."""
@@ -469,25 +493,28 @@ class Store:
                                  " WHERE id = :id AND lease_token = :token"), {"id": lease.item_id, "token": lease.token})
             return cur.rowcount == 1
 
-    def save_outcome(self, lease: Lease, outcome: Outcome) -> bool:
-        """Record where the item's thread stands and free the item, if the lease still holds; False if fenced out."""
+    def save_outcome(self, lease: Lease, outcome: Outcome, calls: Sequence[ModelCall] = ()) -> Item | None:
+        """Record where the item's thread stands and free the item, if the lease still holds: the item as saved, or
+        None if fenced out. The model calls made for it are logged in the same transaction (fenced out or not)."""
         fields = {**_outcome_fields(outcome), "updated_at": time.time()}
         with self._tx() as c:
+            self._log_calls(c, calls)
             return self._save(c, lease, fields)
 
-    def save_failure(self, lease: Lease, error: str) -> bool:
-        """Mark a leased item failed (it is retried by the next run), if the lease still holds."""
+    def save_failure(self, lease: Lease, error: str, calls: Sequence[ModelCall] = ()) -> Item | None:
+        """Mark a leased item failed (it is retried by the next run), if the lease still holds; the item as saved."""
         with self._tx() as c:
+            self._log_calls(c, calls)
             return self._save(c, lease, {"status": "failed", "error": error, "updated_at": time.time()})
 
-    def _save(self, c: Connection, lease: Lease, fields: dict[str, Any]) -> bool:
+    def _save(self, c: Connection, lease: Lease, fields: dict[str, Any]) -> Item | None:
         # Saving ends the work on the item: the writer's lease and the reviewer's claim are both released.
         cols = ", ".join(f"{k} = :{k}" for k in fields)
-        cur = c.execute(text(f"UPDATE items SET {cols}, lease_owner = NULL, lease_expires = NULL,"
+        row = c.execute(text(f"UPDATE items SET {cols}, lease_owner = NULL, lease_expires = NULL,"
                              " claimed_by = NULL, claim_expires = NULL"
-                             " WHERE id = :id AND lease_token = :token AND lease_owner = :owner"),
-                        {**fields, "id": lease.item_id, "token": lease.token, "owner": lease.owner})
-        return cur.rowcount == 1
+                             " WHERE id = :id AND lease_token = :token AND lease_owner = :owner RETURNING *"),
+                        {**fields, "id": lease.item_id, "token": lease.token, "owner": lease.owner}).mappings().first()
+        return _item(row) if row else None
 
     def reset_item(self, item_id: int, **fields: Any) -> None:
         """Overwrite item columns outside any lease (tests and repairs: simulating a crash, re-queueing)."""
@@ -732,17 +759,21 @@ class Store:
 
     # model call log -------------------------------------------------------------------------------
 
-    def log_llm_call(self, role: str, model: str, thread: str | None, prompt: Any, response: str | None,
-                     error: str | None, duration_ms: float, attempt: int = 1) -> None:
+    def log_llm_call(self, call: ModelCall) -> None:
         """Log one attempt of a model call: the raw request, the raw answer (or error), its thread and latency."""
         with self._tx() as c:
-            c.execute(text("INSERT INTO llm_calls (at, role, model, thread, prompt_json, response, error, duration_ms,"
-                           " attempt) VALUES (:at, :role, :model, :thread, :prompt, :response, :error, :ms, :attempt)"),
-                      {"at": time.time(), "role": role, "model": model, "thread": thread,
-                       "prompt": json.dumps(prompt, default=str), "response": response,
-                       # instructor's retry errors quote every attempt: megabytes for one item, uncapped.
-                       "error": cap(error, ERROR_LIMIT) if error is not None else None,
-                       "ms": duration_ms, "attempt": attempt})
+            self._log_calls(c, [call])
+
+    @staticmethod
+    def _log_calls(c: Connection, calls: Sequence[ModelCall]) -> None:
+        if not calls:
+            return
+        c.execute(_CALL_INSERT, [
+            {"at": call.at, "role": call.role, "model": call.model, "thread": call.thread,
+             "prompt": json.dumps(call.request, default=str), "response": call.response,
+             # instructor's retry errors quote every attempt: megabytes for one item, uncapped.
+             "error": cap(call.error, ERROR_LIMIT) if call.error is not None else None,
+             "ms": call.duration_ms, "attempt": call.attempt} for call in calls])
 
     # prompt versions ------------------------------------------------------------------------------
 
