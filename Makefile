@@ -48,9 +48,15 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# The suite on the embedded SQLite file, then again with every test's database on PostgreSQL (what runs on both
+# backends already, and what is about the SQLite file itself, is skipped the second time).
 test: lint
-	@$(PY) -m pytest -q -rs; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
+	@for backend in sqlite postgresql; do \
+		echo "== tests on $$backend"; \
+		$(PY) -m pytest -q -rs --backend $$backend; rc=$$?; \
+		if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; \
+		if [ $$rc -ne 0 ]; then exit $$rc; fi; \
+	done
 
 bench: install-dev
 	$(PY) tests/bench_gate.py

@@ -53,12 +53,12 @@ def cluster() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def fresh_database(url: str, name: str) -> str:
-    """Create an empty database `name` in the cluster at `url`; its URL."""
+def fresh_database(url: str, name: str, template: str | None = None) -> str:
+    """Create an empty database `name` in the cluster at `url` (a copy of `template`, if given); its URL."""
     import psycopg
 
     plain = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     return url.rsplit("/", 1)[0] + f"/{name}"

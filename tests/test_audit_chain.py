@@ -52,6 +52,7 @@ def test_an_intact_chain_verifies(decided: Firstpass, capsys: pytest.CaptureFixt
     assert _verify(capsys) == (0, f"audit log intact: 3 row(s), head {decided.store.verify_audit_log().head[:16]}\n")
 
 
+@pytest.mark.sqlite("tampers with the SQLite file directly; PostgreSQL's triggers: test_workers.py")
 def test_insert_or_replace_is_caught(decided: Firstpass, capsys: pytest.CaptureFixture[str]) -> None:
     row = decided.store.query("SELECT * FROM audit_log WHERE id = 2")[0]
     _sql(decided, "INSERT OR REPLACE INTO audit_log (id, item_id, run, at, reviewer, action, original_line, final_line,"
@@ -61,6 +62,7 @@ def test_insert_or_replace_is_caught(decided: Firstpass, capsys: pytest.CaptureF
     assert code == 1 and "audit row 2 was changed after it was written" in out
 
 
+@pytest.mark.sqlite("tampers with the SQLite file directly; PostgreSQL's triggers: test_workers.py")
 def test_a_dropped_trigger_and_an_edit_is_caught(decided: Firstpass, capsys: pytest.CaptureFixture[str]) -> None:
     _sql(decided, "DROP TRIGGER audit_log_no_update", "UPDATE audit_log SET reviewer = 'mallory' WHERE id = 3",
          "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'x'); END")
@@ -68,6 +70,7 @@ def test_a_dropped_trigger_and_an_edit_is_caught(decided: Firstpass, capsys: pyt
     assert code == 1 and "audit row 3 was changed" in out and "after 2 good row(s)" in out
 
 
+@pytest.mark.sqlite("tampers with the SQLite file directly; PostgreSQL's triggers: test_workers.py")
 def test_a_removed_row_is_caught(decided: Firstpass, capsys: pytest.CaptureFixture[str]) -> None:
     _sql(decided, "DROP TRIGGER audit_log_no_delete", "DELETE FROM audit_log WHERE id = 2")
     code, out = _verify(capsys)
@@ -76,6 +79,7 @@ def test_a_removed_row_is_caught(decided: Firstpass, capsys: pytest.CaptureFixtu
         Store(decided.store.path)
 
 
+@pytest.mark.sqlite("tampers with the SQLite file directly; PostgreSQL's triggers: test_workers.py")
 @pytest.mark.parametrize("how", ["drop", "empty"])
 def test_a_dropped_or_emptied_log_stops_every_start(decided: Firstpass, how: str,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
@@ -101,6 +105,7 @@ def test_a_dropped_or_emptied_log_stops_every_start(decided: Firstpass, how: str
     assert ("audit_log" in tables) == (how == "empty")
 
 
+@pytest.mark.sqlite("tampers with the SQLite file directly; PostgreSQL's triggers: test_workers.py")
 def test_export_refuses_a_final_line_changed_outside_firstpass(decided: Firstpass, tmp_path: Path) -> None:
     export_run(decided.store, "r", tmp_path / "ok.csv")
     approved = decided.store.items(run="r", status="approved")[0]

@@ -11,6 +11,7 @@ import pytest
 from firstpass.cli import main
 from firstpass.db import Store, migrate
 from firstpass.settings import load_settings
+from firstpass.stores import open_store
 from graph.models import ModelCall
 
 from stubserver import start_in_thread
@@ -35,7 +36,7 @@ def stub(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def store() -> Store:
-    return Store(load_settings().db_path)
+    return open_store(load_settings())
 
 
 def strict_policy(tmp_path: Path) -> str:
@@ -137,6 +138,7 @@ def test_gate_bad_input_names_the_line(home: Path, tmp_path: Path, capsys: pytes
     assert "line 2: prospect.company: Field required" in capsys.readouterr().err
 
 
+@pytest.mark.sqlite("upgrades a SQLite file made by an old version")
 def test_db_status_and_upgrade(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     home.mkdir(parents=True)
     (home / "firstpass.db").write_bytes((REPO / "tests" / "data" / "legacy-main-7c119ab.db").read_bytes())

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from firstpass.cli import main
-from firstpass.db import Store
 from firstpass.settings import load_settings
+from firstpass.stores import open_store
 
 pytestmark = pytest.mark.models
 
@@ -25,7 +25,7 @@ def test_run_and_decide_on_embedded_models(home: Path, tmp_path: Path, capsys: p
     assert main(["run", str(path), "--run", "e2e", "--concurrency", "2"]) == 0
     out = capsys.readouterr().out
     assert "processed 3" in out
-    store = Store(load_settings().db_path)
+    store = open_store(load_settings())
     items = store.items(run="e2e")
     assert len(items) == 3
     for item in items:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from firstpass.cli import main
-from firstpass.db import Store
 from firstpass.db.evalcases import case_key, split_of
 from firstpass.settings import load_settings
+from firstpass.stores import open_store
 from graph.human import Decision
 
 from fakes import FakeDrafter
@@ -40,7 +40,7 @@ def test_the_dev_set_imports_once_and_round_trips(home: Path, tmp_path: Path,
 
 def test_splits_are_seeded_fixed_and_disjoint(home: Path) -> None:
     assert main(["eval", "import", str(DEV_SET)]) == 0
-    store = Store(load_settings().db_path)
+    store = open_store(load_settings())
     cases = store.eval_cases()
     splits = {c["case_key"]: c["split"] for c in cases}
     assert set(splits.values()) == {"train", "test"}

@@ -55,6 +55,7 @@ def flagged(app: Firstpass, run: str = "r", n: int = 1) -> list[int]:
 
 # --- a decision applies to the line on screen, or is refused ---------------------------------------------
 
+@pytest.mark.sqlite("a regenerate runs in the panel's process on SQLite; on PostgreSQL it is a worker's job: test_workers.py")
 @pytest.mark.parametrize("error", [ConnectionError("model server is down"), TimeoutError("drafter timed out")],
                          ids=["model-error", "time-out"])
 @pytest.mark.parametrize("then", ["approve", "reject", "edit"])
@@ -106,6 +107,7 @@ def test_decision_on_a_line_that_changed_since_it_was_shown_is_refused(make_app:
 
 # --- one writer per thread ------------------------------------------------------------------------------
 
+@pytest.mark.sqlite("a regenerate runs in the panel's process on SQLite; on PostgreSQL it is a worker's job: test_workers.py")
 def test_a_second_app_cannot_advance_a_thread_while_a_decision_runs(make_app: AppFactory) -> None:
     release = threading.Event()
     started = threading.Event()

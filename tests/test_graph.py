@@ -134,6 +134,7 @@ def test_reject_needs_a_category_and_ends_the_thread(make_app: AppFactory) -> No
     assert case["prospect"]["company"] == "Harbor 1 Freight"
 
 
+@pytest.mark.sqlite("a regenerate runs in the panel's process on SQLite; on PostgreSQL it is a worker's job: test_workers.py")
 def test_regenerate_sends_feedback_and_regates(make_app: AppFactory) -> None:
     def drafter(messages):
         return good_line(messages) if "A reviewer turned down" in messages[-1]["content"] else bad_line(messages)
@@ -148,6 +149,7 @@ def test_regenerate_sends_feedback_and_regates(make_app: AppFactory) -> None:
     assert case["verdict"] == "regenerate"
 
 
+@pytest.mark.sqlite("a regenerate runs in the panel's process on SQLite; on PostgreSQL it is a worker's job: test_workers.py")
 def test_regenerate_is_bounded(make_app: AppFactory) -> None:
     policy = load_policy()
     policy.route.max_regenerate_rounds = 2
@@ -215,6 +217,7 @@ def test_crash_between_checkpoint_and_store_is_reconciled(make_app: AppFactory) 
     assert drafter.calls == []  # the paused thread was found, not drafted again
 
 
+@pytest.mark.sqlite("tampers with the SQLite file directly; PostgreSQL's triggers: test_workers.py")
 def test_audit_log_is_append_only(make_app: AppFactory) -> None:
     app, item_id = flagged_item(make_app)
     app.decide(item_id, Decision(action="approve", reviewer="ana"))

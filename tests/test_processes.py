@@ -18,6 +18,7 @@ from test_resume import run_cli, start_stub, write_csv
 from firstpass.db import Store
 from firstpass.session import Models, build_app
 from firstpass.settings import load_settings
+from firstpass.stores import open_store
 from graph.human import Decision
 
 from fakes import FakeCritic, FakeDrafter
@@ -39,7 +40,7 @@ def test_two_runs_of_one_file_draft_every_item_once(home: Path, tmp_path: Path) 
         stub.terminate()
         stub.wait()
     assert [r.returncode for r in runs] == [0, 0], outputs
-    store = Store(load_settings().db_path)
+    store = open_store(load_settings())
     assert store.counts("r") == {"auto_approved": 60}
     rows = store.query("SELECT prompt_json FROM llm_calls WHERE role = 'drafter'")
     drafted = Counter(json.loads(r["prompt_json"])["messages"][-1]["content"].split("\n")[0] for r in rows)
@@ -106,7 +107,7 @@ def test_decisions_survive_kill_9_at_random_points(home: Path) -> None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait(30)
-        store = Store(settings.db_path)
+        store = open_store(settings)
         _check(store, first_drafts)
         store.close()
     assert kills >= 5

@@ -10,9 +10,9 @@ import pytest
 from critics.policy import load_policy
 from critics.prospect import Prospect
 from firstpass.cli import main
-from firstpass.db import Store
 from firstpass.session import Models, build_app, check_prompt
 from firstpass.settings import Settings
+from firstpass.stores import open_store
 from graph.models import drafter_for
 from prompts.loader import PromptError, load_prompt, render
 
@@ -21,7 +21,7 @@ from tests.conftest import AppFactory, good_line, load_items, prospect
 
 
 def test_a_used_version_changed_in_place_is_refused(settings: Settings) -> None:
-    store = Store(settings.db_path)
+    store = open_store(settings)
     original = load_prompt("drafter", "drafter-v1")
     check_prompt(store, original)  # first use: its hash is recorded
     check_prompt(store, original)  # the same again: fine

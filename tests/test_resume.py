@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from firstpass.db import Store
 from firstpass.settings import load_settings
+from firstpass.stores import open_store
 
 
 def start_stub(delay: float) -> tuple[subprocess.Popen[str], str]:
@@ -38,7 +38,7 @@ def wait_for_done(n: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            rows = Store(load_settings().db_path).query(
+            rows = open_store(load_settings()).query(
                 "SELECT COUNT(*) AS n FROM items WHERE status = 'auto_approved'")
             if rows[0]["n"] >= n:
                 return
@@ -60,7 +60,7 @@ def test_rerun_after_interrupt_or_crash(sig: signal.Signals, home: Path, tmp_pat
         wait_for_done(4)
         first.send_signal(sig)
         out, err = first.communicate(timeout=30)
-        store = Store(load_settings().db_path)
+        store = open_store(load_settings())
         done_before = {i.prospect.company for i in store.items(run="r", status="auto_approved")}
         assert 4 <= len(done_before) < 40
         if sig == signal.SIGINT:
@@ -71,7 +71,7 @@ def test_rerun_after_interrupt_or_crash(sig: signal.Signals, home: Path, tmp_pat
     finally:
         stub.terminate()
         stub.wait()
-    store = Store(load_settings().db_path)
+    store = open_store(load_settings())
     assert store.counts("r") == {"auto_approved": 40}
     rows = store.query("SELECT prompt_json FROM llm_calls WHERE role = 'drafter'")
     drafted = Counter(json.loads(r["prompt_json"])["messages"][-1]["content"].split("\n")[0].removeprefix("Company: ")

@@ -269,6 +269,7 @@ def test_run_enqueue_follow_shows_progress_until_done(pg: str, home: Path, tmp_p
     assert "20/20" in done.stderr and "done                  20" in done.stdout
 
 
+@pytest.mark.sqlite("refuses the SQLite file")
 def test_workers_and_enqueue_need_postgresql(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["worker"]) == 2
     assert "PostgreSQL" in capsys.readouterr().err
