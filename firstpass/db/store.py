@@ -419,8 +419,8 @@ class Store:
         live = f"{where} {'AND' if where else 'WHERE'} lease_owner IS NOT NULL AND lease_expires >= :now"
         running = {str(r["lease_owner"]): int(r["n"]) for r in self._rows(
             f"SELECT lease_owner, COUNT(*) AS n FROM items {live} GROUP BY lease_owner", {**args, "now": time.time()})}
-        audits = self._rows(f"SELECT COUNT(*) AS n FROM items {where} {'AND' if where else 'WHERE'}"
-                            " status = 'auto_approved' AND audit_sample = 1 AND audited_at IS NULL", args)
+        audits = self._rows(f"SELECT COUNT(*) AS n FROM items {where} {'AND' if where else 'WHERE'} {AUDIT_PENDING}",
+                            args)
         jobs: dict[str, int] = {}
         workers = 0
         if self.postgres:
