@@ -117,6 +117,12 @@ class Firstpass:
             try:
                 outcome = self.sampler.choose(self._advance(item), item.thread_id)
             except Exception as exc:  # noqa: BLE001 - one prospect's failure must not stop the batch
+                if item.resume is not None:
+                    # A reviewer's regenerate that could not run: the item goes back to review, at the line they
+                    # saw, saying why; the thread's checkpoint is unchanged ("exit" durability wrote nothing on it).
+                    why = (f"The {item.resume.get('action', 'decision')} asked for earlier could not run "
+                           f"({one_line(exc)}); this is the line shown before it: decide again.")
+                    return self.store.return_to_review(lease, why, made) or self.store.item(item_id)
                 return self.store.save_failure(lease, one_line(exc), made) or self.store.item(item_id)
         saved = self.store.save_outcome(lease, outcome, made)
         if saved is None:

@@ -257,6 +257,47 @@ def test_a_regenerate_is_a_job_any_worker_applies_once(pg: str, home: Path, tmp_
         store.close()
 
 
+def test_a_regenerate_whose_model_fails_goes_back_to_review_at_the_line_shown(pg: str, home: Path) -> None:
+    from ui.handlers import item_view
+
+    from tests.test_graph import bad_line
+
+    def drafter(messages: list[dict[str, str]]) -> str:
+        if "mention the office" in str(messages):  # the reviewer's feedback: the redraft
+            raise TimeoutError("the drafter timed out")
+        return bad_line(messages)
+
+    app = build_app(load_settings({"FIRSTPASS_HOME": str(home), "FIRSTPASS_DATABASE_URL": pg}),
+                    Models(FakeDrafter(drafter), FakeCritic()), load_policy())
+    try:
+        load_items(app, "r", [prospect(1)])
+        shown = app.process(app.store.items(run="r")[0])
+        assert shown.status == "review"
+        queued = app.decide(shown.id, Decision(action="regenerate", reviewer="ana", note="mention the office",
+                                               version=shown.checkpoint_id))
+        assert queued.status == "queued" and queued.resume is not None
+        back = app.advance(shown.id)  # what the worker's job does
+        assert back.status == "review" and back.resume is None and back.lease_owner is None
+        assert (back.draft, back.checkpoint_id, back.rounds) == (shown.draft, shown.checkpoint_id, 0)
+        assert back.error is not None and "regenerate" in back.error and "the drafter timed out" in back.error
+        assert [i.id for i in app.pending()] == [shown.id]
+        failed = app.store.query("SELECT COUNT(*) AS n FROM llm_calls WHERE error LIKE '%timed out%'")
+        assert failed[0]["n"] == 1  # the call that failed is in the log
+        view = item_view(app, "ben", shown.id)
+        assert "the drafter timed out" in view.message and "fp-msg-error" in view.message
+        assert view.version == shown.checkpoint_id and view.line == shown.draft
+        # The next decision applies to that same line; the audit log has the regenerate and then this one.
+        done = app.decide(shown.id, Decision(action="reject", reviewer="ben", categories=["tone"],
+                                             version=back.checkpoint_id))
+        assert done.status == "rejected" and done.error is None
+        rows = app.store.audit_log(shown.id)
+        assert [(r.action, r.status_after, r.original_line) for r in rows] == [
+            ("regenerate", "queued", shown.draft), ("reject", "rejected", shown.draft)]
+        assert "the drafter timed out" not in item_view(app, "ben", None).message
+    finally:
+        app.close()
+
+
 def test_run_enqueue_follow_shows_progress_until_done(pg: str, home: Path, tmp_path: Path, stub: str) -> None:
     env = {k: v for k, v in _env(home, pg, stub).items() if k != "TQDM_DISABLE"}
     worker = _worker(env, concurrency=16)

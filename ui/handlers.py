@@ -68,11 +68,14 @@ def item_view(app: Firstpass, reviewer: str, item_id: int | None, run: str | Non
     """The view of one item (None: the empty queue), with the queue count and a status message."""
     counted = reviewqueue.count(app.store, reviewer, run, category)
     left = render.left_html(counted.left, counted.held_by_others)
-    note = render.message_html(message, kind)
     if item_id is None:
         return View(None, '<div class="fp-header">Queue empty</div>', render.empty_html(), "", "", "", "", "", [],
-                    left, note, kind=kind)
+                    left, render.message_html(message, kind), kind=kind)
     item = disguised(app, app.item(item_id))
+    if item.error and item.status == "review":
+        # A decision a worker could not apply (a regenerate whose model failed) came back: say so with the line.
+        message, kind = f"{message} Item #{item.id}: {item.error}".strip(), "error"
+    note = render.message_html(message, kind)
     route = app.policy.route
     cats: list[str] = sorted({f.category for f in item.findings}, key=CATEGORIES.index)
     return View(

@@ -496,16 +496,21 @@ class Store:
     def save_outcome(self, lease: Lease, outcome: Outcome, calls: Sequence[ModelCall] = ()) -> Item | None:
         """Record where the item's thread stands and free the item, if the lease still holds: the item as saved, or
         None if fenced out. The model calls made for it are logged in the same transaction (fenced out or not)."""
-        fields = {**_outcome_fields(outcome), "updated_at": time.time()}
-        with self._tx() as c:
-            self._log_calls(c, calls)
-            return self._save(c, lease, fields)
+        return self._finish(lease, _outcome_fields(outcome), calls)
 
     def save_failure(self, lease: Lease, error: str, calls: Sequence[ModelCall] = ()) -> Item | None:
         """Mark a leased item failed (it is retried by the next run), if the lease still holds; the item as saved."""
+        return self._finish(lease, {"status": "failed", "error": error}, calls)
+
+    def return_to_review(self, lease: Lease, error: str, calls: Sequence[ModelCall] = ()) -> Item | None:
+        """Put a leased item whose waiting decision could not be applied back in the review queue, as it was shown
+        (its line and checkpoint), with `error` saying why, if the lease still holds; the item as saved."""
+        return self._finish(lease, {"status": "review", "resume_json": None, "error": error}, calls)
+
+    def _finish(self, lease: Lease, fields: dict[str, Any], calls: Sequence[ModelCall]) -> Item | None:
         with self._tx() as c:
             self._log_calls(c, calls)
-            return self._save(c, lease, {"status": "failed", "error": error, "updated_at": time.time()})
+            return self._save(c, lease, {**fields, "updated_at": time.time()})
 
     def _save(self, c: Connection, lease: Lease, fields: dict[str, Any]) -> Item | None:
         # Saving ends the work on the item: the writer's lease and the reviewer's claim are both released.
