@@ -202,6 +202,8 @@ def _item_text(item: Item, store: Any) -> str:
     conf = "none" if item.confidence is None else f"{item.confidence:.2f} (uncalibrated)"
     lines = [f"item {item.id} · run {item.run} · row {item.row} · {status}",
              f"line:      {item.final_line or item.draft or '-'}"]
+    if item.error:  # why it failed, or why a decision left on it could not be applied
+        lines.append(f"error:     {item.error}")
     if item.ai_line and item.ai_line != (item.final_line or item.draft):
         lines.append(f"AI line:   {item.ai_line}")
     lines += [f"critic:    ready to send, {conf}",

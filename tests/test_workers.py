@@ -257,7 +257,8 @@ def test_a_regenerate_is_a_job_any_worker_applies_once(pg: str, home: Path, tmp_
         store.close()
 
 
-def test_a_regenerate_whose_model_fails_goes_back_to_review_at_the_line_shown(pg: str, home: Path) -> None:
+def test_a_regenerate_whose_model_fails_goes_back_to_review_at_the_line_shown(
+        pg: str, home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from ui.handlers import item_view
 
     from tests.test_graph import bad_line
@@ -267,8 +268,9 @@ def test_a_regenerate_whose_model_fails_goes_back_to_review_at_the_line_shown(pg
             raise TimeoutError("the drafter timed out")
         return bad_line(messages)
 
-    app = build_app(load_settings({"FIRSTPASS_HOME": str(home), "FIRSTPASS_DATABASE_URL": pg}),
-                    Models(FakeDrafter(drafter), FakeCritic()), load_policy())
+    monkeypatch.setenv("FIRSTPASS_HOME", str(home))
+    monkeypatch.setenv("FIRSTPASS_DATABASE_URL", pg)
+    app = build_app(load_settings(), Models(FakeDrafter(drafter), FakeCritic()), load_policy())
     try:
         load_items(app, "r", [prospect(1)])
         shown = app.process(app.store.items(run="r")[0])
@@ -283,6 +285,8 @@ def test_a_regenerate_whose_model_fails_goes_back_to_review_at_the_line_shown(pg
         assert [i.id for i in app.pending()] == [shown.id]
         failed = app.store.query("SELECT COUNT(*) AS n FROM llm_calls WHERE error LIKE '%timed out%'")
         assert failed[0]["n"] == 1  # the call that failed is in the log
+        assert main(["show", str(shown.id)]) == 0
+        assert "error:     The regenerate asked for earlier could not run" in capsys.readouterr().out
         view = item_view(app, "ben", shown.id)
         assert "the drafter timed out" in view.message and "fp-msg-error" in view.message
         assert view.version == shown.checkpoint_id and view.line == shown.draft
