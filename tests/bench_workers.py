@@ -198,7 +198,7 @@ def main() -> None:
         slow = int(os.environ.get("BENCH_SLOW_ITEMS", "512"))
         with stub_servers(2.0) as stubs:
             # Figure 2 on a small machine measures its cores: four workers at 32 need more CPU than 2 cores have.
-            # With a 2 s stub the same coordination (queue, leases, saves) runs at an eighth of the CPU demand.
+            # With a 2 s stub the same coordination (queue, leases, saves) asks a tenth of the CPU per second.
             scaling(url, stubs, slow, "2b.", ", 2 s stub so that CPU is not the limit: coordination alone")
         with stub_servers(0.0) as stubs:
             sqlite_rate, sqlite_cpu, _ = in_process(None, stubs)
