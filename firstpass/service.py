@@ -243,9 +243,12 @@ class Firstpass:
             raise DecisionError("the policy refuses edits that the rules still flag (panel.edit_with_findings = "
                                 "\"refuse\"); change the line until nothing fires")
 
-    def _resume(self, item: Item, decision: Decision) -> StateSnapshot:
+    def _check_rounds(self, item: Item, decision: Decision) -> None:
         if decision.action == "regenerate" and item.rounds >= self.policy.route.max_regenerate_rounds:
             raise DecisionError(f"item {item.id} has used all {item.rounds} regenerations; edit or reject it")
+
+    def _resume(self, item: Item, decision: Decision) -> StateSnapshot:
+        self._check_rounds(item, decision)
         shown: RunnableConfig = {"configurable": {"thread_id": item.thread_id}}
         if item.checkpoint_id:
             # Resume the checkpoint the reviewer was shown, whatever a failed attempt left after it.
@@ -259,8 +262,7 @@ class Firstpass:
     def _queue(self, lease: Lease, before: Item, decision: Decision) -> Item:
         """On PostgreSQL a regenerate is a worker's job (it needs the drafter): the decision, its audit row, its eval
         case and the job are one transaction, and any worker continues the thread."""
-        if before.rounds >= self.policy.route.max_regenerate_rounds:
-            raise DecisionError(f"item {before.id} has used all {before.rounds} regenerations; edit or reject it")
+        self._check_rounds(before, decision)
         entry = _entry(before, decision, "queued", None, decision.note)
         if self.store.queue_decision(lease, entry, before.prospect, decision.action, decision.model_dump()) is None:
             raise DecisionError(f"item {before.id} was taken over by another process while the decision ran; "

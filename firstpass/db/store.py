@@ -510,10 +510,11 @@ class Store:
     def _finish(self, lease: Lease, fields: dict[str, Any], calls: Sequence[ModelCall]) -> Item | None:
         with self._tx() as c:
             self._log_calls(c, calls)
-            return self._save(c, lease, {**fields, "updated_at": time.time()})
+            return self._save(c, lease, fields)
 
     def _save(self, c: Connection, lease: Lease, fields: dict[str, Any]) -> Item | None:
         # Saving ends the work on the item: the writer's lease and the reviewer's claim are both released.
+        fields = {**fields, "updated_at": time.time()}
         cols = ", ".join(f"{k} = :{k}" for k in fields)
         row = c.execute(text(f"UPDATE items SET {cols}, lease_owner = NULL, lease_expires = NULL,"
                              " claimed_by = NULL, claim_expires = NULL"
@@ -559,8 +560,7 @@ class Store:
 
         Returns the audit row's id, or None (and writes nothing) if the lease was taken over meanwhile.
         """
-        return self._decided(lease, {**_outcome_fields(outcome), "updated_at": time.time()}, entry, prospect,
-                             eval_verdict, queue=False)
+        return self._decided(lease, _outcome_fields(outcome), entry, prospect, eval_verdict, queue=False)
 
     def queue_decision(self, lease: Lease, entry: AuditEntry, prospect: Prospect, eval_verdict: str | None,
                        resume: dict[str, Any]) -> int | None:
@@ -569,7 +569,7 @@ class Store:
 
         Returns the audit row's id, or None (and writes nothing) if the lease was taken over meanwhile.
         """
-        fields = {"status": "queued", "resume_json": json.dumps(resume), "error": None, "updated_at": time.time()}
+        fields = {"status": "queued", "resume_json": json.dumps(resume), "error": None}
         return self._decided(lease, fields, entry, prospect, eval_verdict, queue=True)
 
     def _decided(self, lease: Lease, fields: dict[str, Any], entry: AuditEntry, prospect: Prospect,
