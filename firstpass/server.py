@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from firstpass import cpus
+
 
 class ServerError(RuntimeError):
     """The embedded server could not be started; the message says why and where its log is."""
@@ -95,7 +97,7 @@ class EmbeddedServer:
                "--model_alias", self.model.alias, "--chat_format", self.model.chat_format,
                "--n_ctx", str(self.model.n_ctx), "--n_threads", str(self.threads),
                "--host", "127.0.0.1", "--port", str(self.port)]
-        with self.log_path.open("ab") as log:
+        with self.log_path.open("ab") as log, cpus.unpinned():  # llama.cpp uses every core a pinned worker may not
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,7 +1,9 @@
 """`make bench` (python tests/bench_workers.py): scale-out on PostgreSQL against stub model servers.
 
-1. One worker at concurrency 64, 2,000 items, 200 ms stub: wall time as a ratio to the ideal (calls x delay / 64).
-2. The same batch with 1, 2 and 4 worker processes at concurrency 32 each: throughput ratios to one worker.
+1. One worker at concurrency 64, 2,000 items, 200 ms stub: wall time as a ratio to the ideal (calls x delay / 64);
+   pinned to a CPU (`--cpu`), left to move, and as one command of two pinned processes (`--processes 2`).
+2. The same batch with 1, 2 and 4 worker processes at concurrency 32 each, pinned to the CPUs in turn: throughput
+   ratios to one worker.
    2b. The same with a 2 s stub and fewer items, so that the machine's CPU is not the limit: what coordination
    (the queue, leases, saves on one database) costs when cores are not short.
 3. Zero-latency stub, one process (the in-process runner, concurrency 8): items per second on SQLite and on
@@ -25,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from firstpass import cpus
 from firstpass.batch import run_batch, todo
 from firstpass.db import Store, migrate
 from firstpass.session import Models, build_app
@@ -78,10 +81,15 @@ def _cpu_seconds(pids: list[int]) -> tuple[float, float]:
     return total / ticks, main / ticks
 
 
-def workers_batch(cluster_url: str, stubs: list[str], n: int, workers: int,
-                  concurrency: int) -> tuple[float, float, float]:
-    """Seconds from enqueueing `n` items to the last one saved, with `workers` processes already running; and the
-    workers' CPU milliseconds per item over that time, in all and on the job queue's thread."""
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def workers_batch(cluster_url: str, stubs: list[str], n: int, workers: int, concurrency: int, pin: bool = True,
+                  processes: int = 1) -> tuple[float, float, float]:
+    """Seconds from enqueueing `n` items to the last one saved, with `workers` worker commands already running
+    (each pinned to a CPU in turn, or left to move; each one process, or `processes` pinned ones); and the worker
+    processes' CPU milliseconds per item over that time, in all and on the job queues' threads."""
     database = fresh_database(cluster_url, f"bench_{workers}_{concurrency}_{time.monotonic_ns()}")
     migrate.status(database, apply=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,17 +99,20 @@ def workers_batch(cluster_url: str, stubs: list[str], n: int, workers: int,
         store.add_items("bench", [(i + 2, {}, p) for i, p in enumerate(prospects(n))])
         with ExitStack() as stack:
             pids = []
-            for _ in range(workers):
-                proc = subprocess.Popen([*FP, "worker", "--concurrency", str(concurrency)], env=env,
+            for core in cpus.spread(workers):
+                where = ["--processes", str(processes)] if processes > 1 else ["--cpu", str(core)] if pin else []
+                proc = subprocess.Popen([*FP, "worker", "--concurrency", str(concurrency), *where], env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 stack.callback(proc.wait)
                 stack.callback(proc.terminate)
                 pids.append(proc.pid)
             deadline = time.monotonic() + 120
-            while _count(store, "SELECT COUNT(*) AS n FROM procrastinate_workers") < workers:
+            while _count(store, "SELECT COUNT(*) AS n FROM procrastinate_workers") < workers * processes:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the workers did not start")
                 time.sleep(0.1)
+            if processes > 1:  # the CPU is the children's: the parent only waits for them
+                pids = [child for pid in pids for child in _children(pid)]
             started, before = time.perf_counter(), _cpu_seconds(pids)
             store.enqueue("bench")
             while _count(store, "SELECT COUNT(*) AS n FROM items WHERE status IN ('queued', 'failed')"
@@ -176,7 +187,7 @@ def scaling(url: str, stubs: list[str], n: int, label: str, note: str) -> None:
     """Figure 2: the batch with 1, 2 and 4 workers at concurrency 32; throughput ratios to one worker."""
     runs = {k: workers_batch(url, stubs, n, workers=k, concurrency=32) for k in (1, 2, 4)}
     base = runs[1][0]
-    print(f"{label} {n:,} items, workers at concurrency 32{note}: " + ", ".join(
+    print(f"{label} {n:,} items, workers at concurrency 32, pinned to the CPUs in turn{note}: " + ", ".join(
         f"{k} -> {runs[k][0]:.1f} s ({base / runs[k][0]:.2f}x, {runs[k][1]:.1f} ms CPU/item)" for k in (1, 2, 4))
         + f" (targets: 2 >= 1.8x, 4 >= 3.0x; {os.cpu_count()} cores here)", flush=True)
 
@@ -188,12 +199,17 @@ def main() -> None:
     n = int(os.environ.get("BENCH_ITEMS", "2000"))
     with cluster() as url:
         with stub_servers(0.2) as stubs:
-            wall, cpu, queue_cpu = workers_batch(url, stubs, n, workers=1, concurrency=64)
             ideal = n * CALLS_PER_ITEM * 0.2 / 64
-            print(f"1. {n:,} items, one worker at concurrency 64, 200 ms stub: {wall:.1f} s, ideal {ideal:.1f} s, "
-                  f"ratio {wall / ideal:.3f} (target <= 1.25); the worker used {cpu:.1f} ms of CPU per item "
-                  f"({queue_cpu:.1f} of them on the job queue's thread), and the target leaves it "
-                  f"{1000 * 1.25 * ideal / n:.1f} ms", flush=True)
+            print(f"1. {n:,} items, 64 in flight, 200 ms stub: ideal {ideal:.1f} s, target ratio <= 1.25, which "
+                  f"leaves one process {1000 * 1.25 * ideal / n:.1f} ms of CPU per item", flush=True)
+            for label, pin, processes, concurrency in (
+                    ("one worker at concurrency 64, pinned to a CPU (--cpu)", True, 1, 64),
+                    ("the same worker left to move between CPUs", False, 1, 64),
+                    ("one worker command, 2 processes at concurrency 32 (--processes 2)", True, 2, 32)):
+                wall, cpu, queue_cpu = workers_batch(url, stubs, n, workers=1, concurrency=concurrency, pin=pin,
+                                                     processes=processes)
+                print(f"   {label}: {wall:.1f} s, ratio {wall / ideal:.3f}; {cpu:.1f} ms of CPU per item "
+                      f"({queue_cpu:.1f} of them on the job queue's thread)", flush=True)
             scaling(url, stubs, n, "2.", "")
         slow = int(os.environ.get("BENCH_SLOW_ITEMS", "512"))
         with stub_servers(2.0) as stubs:

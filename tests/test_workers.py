@@ -19,6 +19,7 @@ from sqlalchemy import text
 from test_resume import start_stub, write_csv
 
 from critics.policy import load_policy
+from firstpass import cpus
 from firstpass.cli import main
 from firstpass.db import DatabaseNotReadyError, Store, migrate
 from firstpass.db.engine import make_engine
@@ -227,6 +228,65 @@ def test_sigterm_drains_the_items_in_flight_and_takes_no_more(pg: str, home: Pat
     finally:
         if worker.poll() is None:
             worker.kill()
+        store.close()
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _processes(env: dict[str, str], n: int, concurrency: int) -> subprocess.Popen[str]:
+    return subprocess.Popen([*FP, "worker", "--processes", str(n), "--concurrency", str(concurrency)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_worker_processes_are_pinned_one_per_cpu_share_the_queue_and_drain_on_sigterm(
+        pg: str, home: Path, tmp_path: Path, stub: str) -> None:
+    env = _env(home, pg, stub)
+    assert _cli(env, "run", str(write_csv(tmp_path / "p.csv", 40)), "--run", "r", "--enqueue").returncode == 0
+    store = Store(pg)
+    parent = _processes(env, 2, concurrency=3)
+    try:
+        _wait(lambda: _one(store, "SELECT COUNT(*) AS n FROM procrastinate_workers") == 2, why="both processes")
+        children = _children(parent.pid)
+        assert len(children) == 2
+        for child, cpu in zip(children, cpus.spread(2), strict=True):  # every thread of it, not only the first
+            masks = {(task / "status").read_text().split("Cpus_allowed_list:")[1].split()[0]
+                     for task in Path(f"/proc/{child}/task").iterdir()}
+            assert masks == {str(cpu)}, (child, masks)
+        _wait(lambda: _one(store, "SELECT COUNT(*) AS n FROM items WHERE lease_owner IS NOT NULL") == 6,
+              why="both processes to hold 3 items each")
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(30) == 0
+        assert all(not Path(f"/proc/{c}").exists() for c in children)
+        counts = store.counts("r")
+        assert 6 <= counts.get("auto_approved", 0) < 40 and counts.get("queued", 0) > 0, counts  # drained, not run dry
+        assert _one(store, "SELECT COUNT(*) AS n FROM items WHERE lease_owner IS NOT NULL") == 0
+        err = parent.stderr.read()  # type: ignore[union-attr]
+        assert "2 worker processes on CPU " in err and err.count("worker stopped: auto_approved") == 2, err
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        store.close()
+
+
+def test_a_worker_process_that_dies_makes_the_others_drain_and_the_parent_fail(
+        pg: str, home: Path, tmp_path: Path, stub: str) -> None:
+    env = _env(home, pg, stub)
+    parent = _processes(env, 2, concurrency=2)
+    store = Store(pg)
+    try:
+        _wait(lambda: _one(store, "SELECT COUNT(*) AS n FROM procrastinate_workers") == 2, why="both processes")
+        doomed, other = _children(parent.pid)
+        os.kill(doomed, signal.SIGKILL)
+        assert parent.wait(30) == 1
+        assert not Path(f"/proc/{other}").exists()
+        err = parent.stderr.read()  # type: ignore[union-attr]
+        assert f"worker process 1 (pid {doomed}) exited with status -9; draining the others" in err, err
+        assert "worker stopped" in err  # the other one drained
+    finally:
+        if parent.poll() is None:
+            parent.kill()
         store.close()
 
 
