@@ -26,6 +26,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
 from firstpass import cpus
 from firstpass.batch import run_batch, todo
@@ -183,6 +185,49 @@ def in_process(database: str | None, stubs: list[str], n: int = 500, profile: bo
     return n / seconds, cpu * 1000 / n, _where_time_goes(prof) if profile else []
 
 
+def stages(database: str, stubs: list[str], n: int = 300) -> tuple[float, dict[str, float]]:
+    """The floor of a worker's CPU per item: one item at a time on one thread pinned to one CPU (no concurrency
+    cost), in all and by stage (thread CPU time, milliseconds)."""
+    spent: dict[str, float] = defaultdict(float)
+
+    def timed(owner: object, name: str, stage: str) -> Any:
+        inner = getattr(owner, name)
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spent[stage] += time.thread_time() - started
+        return patch.object(owner, name, run)
+
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        spec = ModelSpec(model="stub", base_url=stubs[0])
+        app = build_app(load_settings({"FIRSTPASS_HOME": tmp, "FIRSTPASS_DATABASE_URL": database}),
+                        Models(ChatDrafter(spec), InstructorCritic(spec.model_copy(update={"retries": 0,
+                                                                                           "max_tokens": 320}))))
+        mask = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {cpus.usable()[-1]})  # this thread only (Linux): the servers keep their CPUs
+        stack.callback(os.sched_setaffinity, 0, mask)
+        load_run(app, "warm", prospects(30))
+        for item in todo(app, "warm"):
+            app.process(item)
+        for owner, name, stage in ((ChatDrafter, "complete", "drafter call"), (InstructorCritic, "review", "critic call"),
+                                   (type(app.saver), "put", "checkpoint save"),
+                                   (type(app.saver), "get_tuple", "checkpoint read"),
+                                   (Store, "lease_item", "lease"), (Store, "save_outcome", "result save")):
+            stack.enter_context(timed(owner, name, stage))
+        load_run(app, "bench", prospects(n))
+        started = time.thread_time()
+        for item in todo(app, "bench"):
+            app.process(item)
+        total = (time.thread_time() - started) * 1000 / n
+        app.close()
+    by = {stage: seconds * 1000 / n for stage, seconds in spent.items()}
+    by["graph (the rest)"] = total - sum(by.values())
+    return total, by
+
+
 def scaling(url: str, stubs: list[str], n: int, label: str, note: str) -> None:
     """Figure 2: the batch with 1, 2 and 4 workers at concurrency 32; throughput ratios to one worker."""
     runs = {k: workers_batch(url, stubs, n, workers=k, concurrency=32) for k in (1, 2, 4)}
@@ -224,6 +269,12 @@ def main() -> None:
             print(f"3. zero-latency stub, one process at concurrency 8: SQLite {sqlite_rate:.0f} items/s "
                   f"({sqlite_cpu:.1f} ms CPU/item), PostgreSQL {pg_rate:.0f} items/s ({pg_cpu:.1f} ms CPU/item) "
                   "(before: 45-60 on SQLite)", flush=True)
+            database = fresh_database(url, "bench_stages")
+            migrate.status(database, apply=True)
+            total, by = stages(database, stubs)
+            print(f"   a worker's floor, PostgreSQL, one item at a time on one pinned thread: {total:.1f} ms CPU/item ("
+                  + ", ".join(f"{stage} {ms:.1f}" for stage, ms in sorted(by.items(), key=lambda kv: -kv[1]))
+                  + "); the job queue adds about 1.5 a job (figure 1)", flush=True)
             database = fresh_database(url, "bench_profile")
             migrate.status(database, apply=True)
             one_rate, one_cpu, shares = in_process(database, stubs, n=300, profile=True)
