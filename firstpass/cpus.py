@@ -2,7 +2,7 @@
 
 A worker is one Python process: it runs Python on one core at a time however many items it has in flight. Left
 to move, its threads hand the interpreter lock from core to core at every model call and database round trip,
-and on a 2-core machine that cost a third of its CPU (`make bench`: 18 ms of CPU per item unpinned, 12 pinned).
+and on a 2-core machine that cost a third of its CPU (`make bench`: 20.8 ms of CPU per item, 13.6 pinned).
 Pinned to one core, the handover stays on that core. A machine's cores are used by more processes, one per core.
 """
 

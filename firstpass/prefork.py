@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 from firstpass.terminal import complain
@@ -23,12 +23,15 @@ from firstpass.terminal import complain
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    # Runs in the child between fork and exec: Linux sends it SIGTERM when the parent goes, even by SIGKILL.
+def _die_with_parent() -> Callable[[], None] | None:
+    """What a child runs between fork and exec so that Linux sends it SIGTERM when the parent goes, even by SIGKILL;
+    None where there is no prctl (the children then outlive a killed parent, as plain workers would)."""
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
-    except (OSError, AttributeError):  # not Linux: the children outlive a killed parent, as plain workers would
-        pass
+        # Looked up here, in the parent: the child, forked from a process with threads, should only make the call.
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
 def worker_command(cpu: int, concurrency: int, policy: str | None) -> list[str]:
@@ -40,8 +43,8 @@ def worker_command(cpu: int, concurrency: int, policy: str | None) -> list[str]:
 def supervise(commands: Sequence[Sequence[str]], poll: float = 0.2) -> int:
     """Run the worker `commands` until SIGTERM or Ctrl-C (drained), or until one exits on its own (the others are
     drained); 0 when every child stopped cleanly after a signal, else the first non-zero exit status."""
-    children = [subprocess.Popen(list(cmd), start_new_session=True, preexec_fn=_die_with_parent)
-                for cmd in commands]
+    follow = _die_with_parent()
+    children = [subprocess.Popen(list(cmd), start_new_session=True, preexec_fn=follow) for cmd in commands]
     stopping = False
     failed = 0
 

@@ -290,6 +290,26 @@ def test_a_worker_process_that_dies_makes_the_others_drain_and_the_parent_fail(
         store.close()
 
 
+def _gone(pid: int) -> bool:
+    try:  # exited: no entry, or a zombie its new parent has not reaped yet
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_worker_processes_stop_when_their_parent_is_killed(pg: str, home: Path, stub: str) -> None:
+    parent = _processes(_env(home, pg, stub), 2, concurrency=2)
+    store = Store(pg)
+    try:
+        _wait(lambda: _one(store, "SELECT COUNT(*) AS n FROM procrastinate_workers") == 2, why="both processes")
+        children = _children(parent.pid)
+        parent.kill()
+        parent.wait(10)
+        _wait(lambda: all(_gone(c) for c in children), timeout=30, why="the orphans to stop")
+    finally:
+        store.close()
+
+
 def test_a_regenerate_is_a_job_any_worker_applies_once(pg: str, home: Path, tmp_path: Path, stub: str) -> None:
     env = _env(home, pg, stub, shadow=True)
     assert _cli(env, "run", str(write_csv(tmp_path / "p.csv", 3)), "--run", "r", "--enqueue").returncode == 0
