@@ -29,11 +29,11 @@ MAX_ATTEMPTS = 5
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    """How one worker process takes jobs."""
+    """How one worker process takes jobs (the command line and the settings give every figure)."""
 
-    concurrency: int = 16
-    heartbeat: float = 10.0
-    stalled_after: float = 30.0
+    concurrency: int
+    heartbeat: float
+    stalled_after: float
     # Seconds between polls when no notification arrives (LISTEN/NOTIFY wakes workers at once otherwise).
     poll: float = 2.0
 

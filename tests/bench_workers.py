@@ -32,6 +32,7 @@ from unittest.mock import patch
 from firstpass import cpus
 from firstpass.batch import run_batch, todo
 from firstpass.db import Store, migrate
+from firstpass.service import Firstpass
 from firstpass.session import Models, build_app
 from firstpass.settings import load_settings
 from graph.models import ChatDrafter, InstructorCritic, ModelSpec
@@ -152,16 +153,20 @@ def _where_time_goes(profile: cProfile.Profile) -> list[tuple[str, float]]:
     return sorted(((k, v / total) for k, v in by.items()), key=lambda kv: -kv[1])
 
 
+def _stub_app(home: str, database: str | None, stubs: list[str]) -> Firstpass:
+    """The app in this process on SQLite (None) or PostgreSQL, its drafter and critic on the stub servers."""
+    spec = ModelSpec(model="stub", base_url=stubs[0])
+    models = Models(ChatDrafter(spec), InstructorCritic(spec.model_copy(update={"retries": 0, "max_tokens": 320,
+                                                                                "base_url": stubs[-1]})))
+    return build_app(load_settings({"FIRSTPASS_HOME": home, "FIRSTPASS_DATABASE_URL": database or ""}), models)
+
+
 def in_process(database: str | None, stubs: list[str], n: int = 500, profile: bool = False,
                concurrency: int = 8) -> tuple[float, float, list[tuple[str, float]]]:
     """Items per second of the in-process runner against a zero-latency stub, SQLite (None) or PostgreSQL; its CPU
     milliseconds per item; and, when profiled, where the time goes."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"FIRSTPASS_HOME": tmp, "FIRSTPASS_DATABASE_URL": database or ""}
-        spec = ModelSpec(model="stub", base_url=stubs[0])
-        models = Models(ChatDrafter(spec), InstructorCritic(spec.model_copy(update={"retries": 0, "max_tokens": 320,
-                                                                                    "base_url": stubs[-1]})))
-        app = build_app(load_settings(env), models)
+        app = _stub_app(tmp, database, stubs)
         load_run(app, "warm", prospects(16))
         run_batch(app, todo(app, "warm"), concurrency=concurrency)
         load_run(app, "bench", prospects(n))
@@ -202,10 +207,7 @@ def stages(database: str, stubs: list[str], n: int = 300) -> tuple[float, dict[s
         return patch.object(owner, name, run)
 
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        spec = ModelSpec(model="stub", base_url=stubs[0])
-        app = build_app(load_settings({"FIRSTPASS_HOME": tmp, "FIRSTPASS_DATABASE_URL": database}),
-                        Models(ChatDrafter(spec), InstructorCritic(spec.model_copy(update={"retries": 0,
-                                                                                           "max_tokens": 320}))))
+        app = _stub_app(tmp, database, stubs)
         mask = os.sched_getaffinity(0)
         os.sched_setaffinity(0, {cpus.usable()[-1]})  # this thread only (Linux): the servers keep their CPUs
         stack.callback(os.sched_setaffinity, 0, mask)
