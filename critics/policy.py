@@ -10,8 +10,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from critics.context import DEFAULT_ALLOW, internal_reason
 from critics.findings import Severity
 
 
@@ -136,6 +137,35 @@ class NarrowPolicy(BaseModel):
     min_outputs: int = Field(default=500, ge=1, description="Human-measured outputs needed before narrowing.")
 
 
+class ContextPolicy(BaseModel):
+    """What of a prospect CSV reaches a model: the notes-like columns sent as context; every other column is kept
+    for the export only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allow: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOW), description="Header patterns of the "
+                             "columns sent to the model as context, matched case-insensitively on the header's words "
+                             "('recent news' matches 'Recent_News' and 'RecentNews'; a plural s is allowed).")
+    columns: list[str] = Field(default_factory=list, description="Headers also sent as context, as written in the "
+                               "file (like --context-columns); a column the never-list names is refused.")
+    never: list[str] = Field(default_factory=list, description="Header patterns never sent, on top of the built-in "
+                             "list of contact data and CRM internals (email, phone, id, owner, stage, ...), which no "
+                             "policy can open up.")
+    max_structured_share: float = Field(default=0.5, ge=0.0, le=1.0, description="A column with more than this share "
+                                        "of its sampled values email addresses, phone numbers, URLs, ids, dates or "
+                                        "numbers is never context.")
+    sample_rows: int = Field(default=200, ge=1, description="Rows read from the top of a file to judge each column's "
+                             "values.")
+
+    @model_validator(mode="after")
+    def _columns_are_not_internal(self) -> ContextPolicy:
+        refused = [f"{c!r} ({term!r})" for c in self.columns if (term := internal_reason(c, self.never)) is not None]
+        if refused:
+            raise ValueError(f"columns {', '.join(refused)}: the name marks contact data or a CRM field, which never "
+                             "reaches a model")
+        return self
+
+
 class Policy(BaseModel):
     """The whole gate policy."""
 
@@ -146,6 +176,7 @@ class Policy(BaseModel):
     panel: PanelPolicy = Field(default_factory=PanelPolicy)
     reviewers: ReviewersPolicy = Field(default_factory=ReviewersPolicy)
     narrow: NarrowPolicy = Field(default_factory=NarrowPolicy)
+    context: ContextPolicy = Field(default_factory=ContextPolicy)
 
     def checks_hash(self) -> str:
         """A short hash of what decides which lines the gate flags (rules and blocking severity, not the threshold):
