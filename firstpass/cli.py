@@ -12,17 +12,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from critics.context import ColumnPlan, find_sensitive
 from critics.findings import CATEGORIES
-from critics.policy import PolicyError
+from critics.policy import PolicyError, load_policy
 from evals.gate import CasesError
 from firstpass.csvfile import CsvError, CsvOptions, scan_prospects, stream_prospects
 from firstpass.db import STATUSES, AuditLogError, DatabaseNotReadyError, Item
 from firstpass.evalcli import add_parser as add_eval_parser
 from firstpass.settings import SettingsError, load_settings
 from firstpass.statscli import add_parsers as add_stats_parsers
-from firstpass.terminal import complain, one_line, say
+from firstpass.terminal import complain, escape, one_line, say
 from firstpass.workcli import add_parsers as add_work_parsers
-from prompts.loader import PromptError
+from prompts.loader import PromptError, PromptTemplate
 
 EXIT_USAGE = 2
 
@@ -45,7 +46,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from firstpass.batch import run_batch, todo
     from firstpass.session import open_app, open_models
 
-    options = CsvOptions(columns=_column_choices(args.column or []), skip_bad_rows=args.skip_bad_rows)
+    settings = load_settings()
+    policy = _policy(args)
+    context = (policy or load_policy(settings.policy_file)).context
+    options = CsvOptions(columns=_column_choices(args.column or []), skip_bad_rows=args.skip_bad_rows,
+                         context=context, context_columns=_context_choices(getattr(args, "context_columns", None)))
     loaded = scan_prospects(args.csv, options)
     for warning in loaded.warnings:
         _err(f"warning: {warning}")
@@ -62,16 +67,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err(f"skipped row {dup.row}: {dup.reason}")
     if loaded.delimiter != ",":
         _err(f"read as {'tab' if loaded.delimiter == chr(9) else repr(loaded.delimiter)}-separated values")
+    _err_block(columns_block(loaded.plan))
     run = args.run or Path(args.csv).stem
-    settings = load_settings()
     if getattr(args, "enqueue", False):
         return _enqueue(args, run, loaded.headers, options)
     if getattr(args, "follow", False):
         _err("--follow goes with --enqueue: it follows the workers' progress on the run")
         return EXIT_USAGE
-    with open_models(settings) as models, open_app(settings, models, policy=_policy(args)) as app:
+    with open_models(settings) as models, open_app(settings, models, policy=policy) as app:
         app.store.ensure_run(run, source=str(Path(args.csv).resolve()), headers=loaded.headers)
-        new = app.store.add_items(run, ((r.row, r.values, r.prospect) for r in stream_prospects(args.csv, options)))
+        new = app.store.add_items(run, ((r.row, r.original, r.prospect) for r in stream_prospects(args.csv, options)))
         items = todo(app, run, args.limit)
         _err(f"run {run!r}: {loaded.count} prospects ({new} new), {len(items)} to process")
         summary = run_batch(app, items, args.concurrency, on_done=_progress(len(items)))
@@ -109,7 +114,7 @@ def _enqueue(args: argparse.Namespace, run: str, headers: list[str], options: Cs
         if not store.postgres:
             return enqueue_run(store, run, False)
         store.ensure_run(run, source=str(Path(args.csv).resolve()), headers=headers)
-        new = store.add_items(run, ((r.row, r.values, r.prospect) for r in stream_prospects(args.csv, options)))
+        new = store.add_items(run, ((r.row, r.original, r.prospect) for r in stream_prospects(args.csv, options)))
         _err(f"run {run!r}: {new} new prospect(s) loaded")
         return enqueue_run(store, run, args.follow)
     finally:
@@ -125,6 +130,37 @@ def _column_choices(pairs: list[str]) -> dict[str, str]:
             raise CsvError(f"--column {pair!r}: write it as field=Header, e.g. --column company=\"Account Name\"")
         choices[fieldname.strip()] = header.strip()
     return choices
+
+
+def _context_choices(values: list[str] | None) -> list[str]:
+    """`--context-columns A,B` (repeatable) as a list of headers."""
+    return [name.strip() for value in values or [] for name in value.split(",") if name.strip()]
+
+
+def _names(headers: Sequence[str], most: int = 10) -> str:
+    shown = ", ".join(headers[:most]) or "none"
+    return shown + (f" and {len(headers) - most} more" if len(headers) > most else "")
+
+
+def columns_block(plan: ColumnPlan) -> list[str]:
+    """The few lines `run` prints before processing: which columns go to the model, which are named fields, and
+    which are kept for the export only."""
+    named = [f"{f} ({' / '.join(hs)})" for f, hs in plan.named.items() if f != "id"]
+    kept = [*plan.named.get("id", ()), *plan.kept]
+    lines = ["what reaches the model:",
+             f"  context       {_names(plan.context)}",
+             f"  named fields  {_names(named)}",
+             f"  kept only     {_names(kept)} (in the export, never sent to a model)"]
+    lines += [f"  not sent      {header}: {why}" for header, why in list(plan.why_kept.items())[:5]]
+    lines.append("  (add one with --context-columns NAME or the policy's [context] columns; contact data and CRM "
+                 "fields never go)")
+    return lines
+
+
+def _err_block(lines: list[str]) -> None:
+    _err(lines[0])
+    for line in lines[1:]:
+        print(escape(line), file=sys.stderr)
 
 
 def _progress(total: int) -> Any:
@@ -317,7 +353,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     csv_path = Path(str(resources.files("firstpass").joinpath("demo", "prospects.csv")))
     ns = argparse.Namespace(csv=str(csv_path), run=args.run, concurrency=args.concurrency, limit=args.limit,
-                            policy=None, skip_bad_rows=False, column=None)
+                            policy=None, skip_bad_rows=False, column=None, context_columns=None)
     return cmd_run(ns)
 
 
@@ -438,11 +474,20 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     if args.prompts_command == "list":
         used = {r["version"]: r for r in _open_store().prompt_versions()}
         _out(f"{'VERSION':<16} {'HASH':<12}  {'FIRST USED':<16}  DESCRIPTION")
+        flagged = []
         for kind in ("drafter", "critic"):
             for version in list_versions(kind):
                 p = load_prompt(kind, version)
                 first = _when(used[version]["first_used_at"]) if version in used else "never"
-                _out(f"{version:<16} {p.sha256[:12]}  {first:<16}  {p.description}")
+                found = sensitive_in(p)
+                if found:
+                    flagged.append((version, found))
+                _out(f"{version:<16} {p.sha256[:12]}  {first:<16}  {'[! contact data] ' if found else ''}"
+                     f"{p.description}")
+        for version, found in flagged:
+            more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+            _err(f"warning: {version} carries contact data or CRM fields, sent with every call that uses it: "
+                 f"{'; '.join(found[:3])}{more}; write a new version without them")
         return 0
     names = [args.version] if args.prompts_command == "show" else [args.a, args.b]
     texts = []
@@ -458,6 +503,17 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     for line in difflib.unified_diff(texts[0].splitlines(), texts[1].splitlines(), args.a, args.b, lineterm=""):
         _out(line)
     return 0
+
+
+def sensitive_in(prompt: PromptTemplate) -> list[str]:
+    """What in a prompt version must never be in a prompt file (email addresses, phone numbers, CRM ids, internal
+    fields), each with where it is."""
+    parts = [("the system message", prompt.system), ("the user template", prompt.user),
+             ("the feedback block", prompt.feedback_block)]
+    for i, example in enumerate(prompt.examples, start=1):
+        parts += [(f"worked example {i}", example.get("user", "")), (f"worked example {i}'s answer",
+                                                                     example.get("assistant", ""))]
+    return [f"{s.kind} {s.masked()!r} in {where}" for where, text in parts for s in find_sensitive(text)]
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -554,6 +610,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out malformed rows (field count off, a stray quote, an oversized cell) instead of stopping")
     r.add_argument("--column", action="append", metavar="FIELD=HEADER",
                    help='the column to read a field from, e.g. --column company="Account Name" (repeatable)')
+    r.add_argument("--context-columns", action="append", metavar="A,B",
+                   help="more columns to send to the model as context, beside the notes-like ones the policy allows "
+                        "(comma-separated, repeatable); contact data and CRM fields (email, phone, ids, owner, stage,"
+                        " counts, ...) are refused")
     r.set_defaults(func=cmd_run)
 
     i = sub.add_parser("items", help="list items with their status")

@@ -7,6 +7,11 @@ the size limit is a bad row: reported by its row number, and the run refuses to 
 Duplicate headers are refused by name; several columns that mean the same field (Company Name, Account Name) are
 read in order, the first non-empty one winning, unless `--column field=Header` names the one to use. Files are
 read twice as streams, so memory stays flat however long the file is: once to check, once to load.
+
+Only chosen columns reach a model (critics.context): the named fields, and the notes-like columns the policy's
+allowlist or `--context-columns` name, which become the prospect's `extra`. Every other column (email, phone, CRM
+stage, owner, counts, ids, ...) is kept in the row for the export only. Each column's values are judged on the
+first rows of the file, so that the check and the load decide the same.
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 from typing import TextIO
 
+from critics.context import ColumnPlan, internal_reason, plan_columns
+from critics.policy import ContextPolicy
 from critics.prospect import STANDARD_FIELDS, Prospect
 from firstpass.terminal import escape
 
@@ -53,11 +61,14 @@ class CsvError(ValueError):
 
 @dataclass(frozen=True)
 class CsvOptions:
-    """How to read a file: explicit column choices, and whether bad rows are skipped or stop the run."""
+    """How to read a file: explicit column choices, which columns reach the model, and whether bad rows are skipped
+    or stop the run."""
 
     columns: Mapping[str, str] = field(default_factory=dict)
     skip_bad_rows: bool = False
     max_cell: int = MAX_CELL
+    context: ContextPolicy = field(default_factory=ContextPolicy)
+    context_columns: Sequence[str] = ()
 
 
 @dataclass
@@ -71,10 +82,11 @@ class SkippedRow:
 
 @dataclass
 class LoadedRow:
-    """One accepted data row: its row number in the file, its original cells by header, and the prospect."""
+    """One accepted data row: its row number in the file, every original cell by header (for the export), and the
+    prospect (named fields and context columns only)."""
 
     row: int
-    values: dict[str, str]
+    original: dict[str, str]
     prospect: Prospect
 
 
@@ -90,6 +102,7 @@ class LoadResult:
     headers: list[str] = field(default_factory=list)
     delimiter: str = ","
     count: int = 0
+    plan: ColumnPlan = field(default_factory=ColumnPlan)
 
     @property
     def prospects(self) -> list[Prospect]:
@@ -194,12 +207,45 @@ class _Reader:
             raise CsvError(f"{source}: header row is not valid CSV: {exc}") from exc
         self.headers = [h.strip().lstrip("\ufeff") for h in headers]
         self.mapping = map_columns(self.headers, options.columns)
-        self.used = {h for hs in self.mapping.values() for h in hs}
+        self.requested = requested_columns(self.headers, options.context_columns, options.context.never)
         self.first_row = 3 if sep_line else 2
+        self.plan = ColumnPlan(named=dict(self.mapping))
 
     def records(self) -> Iterator[LoadedRow | SkippedRow]:
         """Every data record in file order: a LoadedRow, or a SkippedRow saying why it is left out."""
+        raw = self._raw()
+        # The first rows decide which columns are context; they are held until then (a bounded number).
+        head = list(islice(raw, self.options.context.sample_rows))
+        samples = {h: [r[1][h].strip() for r in head if not isinstance(r, SkippedRow) and r[1][h].strip()]
+                   for h in self.headers}
+        self.plan = plan_columns(self.headers, self.mapping, samples, self.options.context, self.requested)
+        if self.plan.refused:
+            raise CsvError("; ".join(f"--context-columns {excerpt(h, 40)!r}: refused, {why}; such a column is kept "
+                                     "for the export but never sent to a model" for h, why in self.plan.refused.items()))
         seen: dict[str, int] = {}
+        for record in chain(head, raw):
+            if isinstance(record, SkippedRow):
+                yield record
+                continue
+            row_no, original = record
+            values = {h: c.strip() for h, c in original.items()}
+            fields = {f: next((values[h] for h in hs if values[h]), "") for f, hs in self.mapping.items()}
+            empty = [f for f in REQUIRED if not fields[f]]
+            if empty:
+                names = " / ".join(h for f in empty for h in self.mapping[f])
+                yield SkippedRow(row_no, f"empty required field(s): {names}")
+                continue
+            pid = fields.get("id") or row_id(values)
+            if pid in seen:
+                yield SkippedRow(row_no, f"duplicate of row {seen[pid]} (id {excerpt(pid, 40)})")
+                continue
+            seen[pid] = row_no
+            standard = {f: fields[f] for f in STANDARD_FIELDS if f in fields}
+            extra = {h: values[h] for h in self.plan.context if values[h]}
+            yield LoadedRow(row_no, original, Prospect(id=pid, extra=extra, **standard))
+
+    def _raw(self) -> Iterator[tuple[int, dict[str, str]] | SkippedRow]:
+        """Every record's row number and original cells by header, or a SkippedRow for a malformed one."""
         row_no = self.first_row - 1
         while True:
             try:
@@ -219,22 +265,7 @@ class _Reader:
             if problem:
                 yield SkippedRow(row_no, problem, bad=True)
                 continue
-            original = dict(zip(self.headers, cells, strict=True))  # exported as it was: "\t=1+1" stays "\t=1+1"
-            values = {h: c.strip() for h, c in original.items()}
-            fields = {f: next((values[h] for h in hs if values[h]), "") for f, hs in self.mapping.items()}
-            empty = [f for f in REQUIRED if not fields[f]]
-            if empty:
-                names = " / ".join(h for f in empty for h in self.mapping[f])
-                yield SkippedRow(row_no, f"empty required field(s): {names}")
-                continue
-            pid = fields.get("id") or row_id(values)
-            if pid in seen:
-                yield SkippedRow(row_no, f"duplicate of row {seen[pid]} (id {excerpt(pid, 40)})")
-                continue
-            seen[pid] = row_no
-            standard = {f: fields[f] for f in STANDARD_FIELDS if f in fields}
-            extra = {h: v for h, v in values.items() if h not in self.used and v}
-            yield LoadedRow(row_no, original, Prospect(id=pid, extra=extra, **standard))
+            yield row_no, dict(zip(self.headers, cells, strict=True))  # exported as it was: "\t=1+1" stays "\t=1+1"
 
     def _malformed(self, cells: list[str]) -> str | None:
         if len(cells) != len(self.headers):
@@ -249,6 +280,23 @@ class _Reader:
                 return (f"cell {excerpt(header, 40)!r} runs over {breaks + 1} lines up to line {self.reader.line_num} "
                         "and holds what look like other rows: a quote that is never closed?")
         return None
+
+
+def requested_columns(headers: list[str], names: Sequence[str], never: Sequence[str] = ()) -> list[str]:
+    """The headers `--context-columns` names (exactly, else ignoring case and spacing); a CsvError names one the
+    file does not have, or one whose name marks contact data or a CRM field."""
+    found = []
+    for name in names:
+        header = name if name in headers else next((h for h in headers if normalise_header(h) == normalise_header(name)),
+                                                   None)
+        if header is None:
+            raise CsvError(f"--context-columns {excerpt(name, 40)!r}: no such column; the file has {_listed(headers)}")
+        term = internal_reason(header, never)
+        if term is not None:
+            raise CsvError(f"--context-columns {excerpt(header, 40)!r}: refused, its name marks contact data or a CRM "
+                           f"field ({term!r}); such a column is kept for the export but never sent to a model")
+        found.append(header)
+    return found
 
 
 def _chain(first: str, rest: TextIO) -> Iterator[str]:
@@ -273,6 +321,8 @@ def _collect(reader: _Reader, keep_rows: bool) -> LoadResult:
             result.duplicates.append(record)
         else:
             result.skipped.append(record)
+    result.plan = reader.plan
+    result.warnings.extend(reader.plan.warnings)
     return result
 
 

@@ -130,7 +130,7 @@ started = time.perf_counter()
 report = scan_prospects(path)
 store = Store(db)
 store.ensure_run("big", headers=report.headers)
-added = store.add_items("big", ((r.row, r.values, r.prospect) for r in stream_prospects(path)))
+added = store.add_items("big", ((r.row, r.original, r.prospect) for r in stream_prospects(path)))
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent that forked this process.
 peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(added, time.perf_counter() - started, peak)

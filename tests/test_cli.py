@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
 
+import firstpass.session as session
 from firstpass.cli import main
 from firstpass.db import Store, migrate
 from firstpass.settings import load_settings
 from firstpass.stores import open_store
 from graph.models import ModelCall
 
+from fakes import FakeCritic, FakeDrafter
 from stubserver import start_in_thread
-from tests.conftest import DEV_SET, REPO
+from tests.conftest import DEV_SET, REPO, company_of
 
 DEMO_CSV = REPO / "firstpass" / "demo" / "prospects.csv"
 
@@ -269,3 +274,68 @@ def test_an_audit_sample_is_decided_from_the_command_line(stub: str, tmp_path: P
     assert "(audit recorded)" in capsys.readouterr().out
     after = store().item(sampled.id)
     assert after.status == "rejected" and after.audited_by == "ana"
+
+
+HUBSPOT = ("First Name,Last Name,Email,Phone Number,Company Name,Job Title,City,Lifecycle Stage,Contact owner,"
+           "Number of Employees,Record ID,Notes/Description,Tagline\n"
+           "Dana,Reyes,dana@zincbakery.com,+1 (555) 123-4567,Zinc Bakery Co.,Owner,Portland,Lead,Jim Halpert,320,"
+           '7731902264,"Opened a second bakery in Portland; reach her at dana.reyes@gmail.com",Bread before dawn\n'
+           "Sam,Ito,sam@acmetools.com,555-987-6543,Acme Tools,COO,Austin,Evangelist,Pam Beesly,45,7731902265,"
+           "Launched a tool rental service.,Tools for every trade\n")
+NEVER_SENT = ("dana@zincbakery.com", "dana.reyes@gmail.com", "sam@acmetools.com", "123-4567", "987-6543", "Lifecycle",
+              "Lead", "Evangelist", "Jim Halpert", "Pam Beesly", "owner", "Number of Employees", "320", "45",
+              "7731902264", "7731902265", "Record ID")
+
+
+@pytest.fixture
+def fake_models(home: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[FakeDrafter, FakeCritic]:
+    """The fake drafter and critic a real `run` talks to, keeping every message they receive."""
+    drafter = FakeDrafter(lambda messages: f"{company_of(messages)} has had a busy year.")
+    critic = FakeCritic()
+    monkeypatch.setattr(session, "open_models", lambda settings: nullcontext(session.Models(drafter, critic)))
+    return drafter, critic
+
+
+def test_only_chosen_columns_reach_the_models_and_the_export_keeps_every_column(
+        fake_models: tuple[FakeDrafter, FakeCritic], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    drafter, critic = fake_models
+    path = tmp_path / "hubspot.csv"
+    path.write_text(HUBSPOT, encoding="utf-8")
+    assert main(["run", str(path), "--run", "hs"]) == 0
+    err = capsys.readouterr().err
+    # The column block, before processing.
+    assert "what reaches the model:" in err and "  context       Notes/Description\n" in err
+    assert "  named fields  first_name (First Name), last_name (Last Name), company (Company Name)" in err
+    assert ("  kept only     Record ID, Email, Phone Number, Lifecycle Stage, Contact owner, Number of Employees, "
+            "Tagline (in the export") in err
+    assert err.index("what reaches the model:") < err.index("prospects (2 new)")
+    assert len(drafter.calls) == 2 and len(critic.calls) == 2
+    for messages in drafter.calls + critic.calls:
+        sent = "\n".join(m["content"] for m in messages)
+        assert not [value for value in NEVER_SENT if re.search(rf"\b{re.escape(value)}\b", sent)]
+    dana = next(m for m in drafter.calls if "Zinc Bakery Co." in m[-1]["content"])[-1]["content"]
+    assert "Title: Owner" in dana and "Opened a second bakery in Portland; reach her at [email removed]" in dana
+    assert "Bread before dawn" not in dana
+    out = tmp_path / "approved.csv"
+    assert main(["export", "--run", "hs", "--out", str(out), "--raw"]) == 0
+    with out.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == [*HUBSPOT.split("\n", 1)[0].split(","), "first_line"]
+    assert rows[1][:4] == ["Dana", "Reyes", "dana@zincbakery.com", "+1 (555) 123-4567"]
+
+
+def test_context_columns_adds_a_column_and_refuses_crm_fields(
+        fake_models: tuple[FakeDrafter, FakeCritic], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    drafter, _critic = fake_models
+    path = tmp_path / "hubspot.csv"
+    path.write_text(HUBSPOT, encoding="utf-8")
+    assert main(["run", str(path), "--run", "hs", "--context-columns", "Contact owner,Tagline"]) == 2
+    err = capsys.readouterr().err
+    assert "--context-columns 'Contact owner': refused, its name marks contact data or a CRM field ('owner')" in err
+    assert "never sent to a model" in err and drafter.calls == [] and "hs" not in store().runs()
+    assert main(["run", str(path), "--run", "hs", "--context-columns", "Tagline"]) == 0
+    assert "  context       Notes/Description, Tagline\n" in capsys.readouterr().err
+    sent = sorted(m[-1]["content"].split("Notes: ", 1)[1] for m in drafter.calls)
+    assert sent == ["Notes/Description: Launched a tool rental service.; Tagline: Tools for every trade",
+                    "Notes/Description: Opened a second bakery in Portland; reach her at [email removed]; Tagline: "
+                    "Bread before dawn"]

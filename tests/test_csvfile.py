@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from critics.policy import ContextPolicy
 from firstpass.csvfile import CsvError, CsvOptions, load_prospects, parse_prospects
 
 
@@ -24,10 +25,11 @@ def write(tmp_path: Path, text: str | bytes, name: str = "p.csv") -> Path:
     ("company_name", "First-Name"), ("Organization", "Given Name"),
 ])
 def test_crm_header_spellings(company: str, first: str) -> None:
-    result = parse_prospects(f"{first},{company},Job Title,LinkedIn\nAda,Acme Co,CTO,ln/ada\n")
+    result = parse_prospects(f"{first},{company},Job Title,LinkedIn,Recent News\nAda,Acme Co,CTO,ln/ada,Opened a plant\n")
     (p,) = result.prospects
     assert (p.first_name, p.company, p.title) == ("Ada", "Acme Co", "CTO")
-    assert p.extra == {"LinkedIn": "ln/ada"}  # unknown columns are kept as context
+    assert p.extra == {"Recent News": "Opened a plant"}  # a notes-like column is context; LinkedIn is not
+    assert result.rows[0].original["LinkedIn"] == "ln/ada"  # but it stays in the row for the export
 
 
 def test_missing_required_column_names_found_and_expected() -> None:
@@ -97,7 +99,7 @@ def test_quoted_fields_with_commas_and_newlines() -> None:
     result = parse_prospects('Company,First Name,Notes\n"Smith, Jones & Co.",Ada,"line one\nline two"\n')
     (p,) = result.prospects
     assert p.company == "Smith, Jones & Co." and p.notes == "line one\nline two"
-    assert result.rows[0].values["Notes"] == "line one\nline two"
+    assert result.rows[0].original["Notes"] == "line one\nline two"
 
 
 def test_ten_thousand_rows_load_quickly(tmp_path: Path) -> None:
@@ -177,3 +179,53 @@ def test_garbage_headers_are_shown_short_and_escaped() -> None:
         parse_prospects("\x1b[2J" + "A" * 5000 + ",B\n1,2\n")
     message = str(err.value)
     assert len(message) < 600 and "\x1b" not in message and "\\x1b" in message
+
+
+# --- what reaches the model: only chosen columns ------------------------------------------------------------
+
+HUBSPOT = ("First Name,Last Name,Email,Phone Number,Company Name,Job Title,City,Lifecycle Stage,Contact owner,"
+           "Number of Employees,Record ID,Notes/Description\n"
+           "Dana,Reyes,dana@zincbakery.com,+1 (555) 123-4567,Zinc Bakery Co.,Owner,Portland,Lead,Jim Halpert,320,"
+           '7731902264,"Opened a second bakery in Portland; reach her at dana.reyes@gmail.com"\n'
+           "Sam,Ito,sam@acmetools.com,555-987-6543,Acme Tools,COO,Austin,Customer,Pam Beesly,45,7731902265,"
+           "Launched a tool rental service.\n")
+
+
+def test_a_hubspot_export_sends_only_its_notes_column(tmp_path: Path) -> None:
+    result = load_prospects(write(tmp_path, HUBSPOT))
+    assert result.plan.context == ("Notes/Description",)
+    assert result.plan.kept == ("Email", "Phone Number", "Lifecycle Stage", "Contact owner", "Number of Employees")
+    dana, sam = result.prospects
+    assert dana.id == "7731902264" and (dana.title, dana.city) == ("Owner", "Portland")
+    assert dana.extra == {"Notes/Description": "Opened a second bakery in Portland; reach her at dana.reyes@gmail.com"}
+    assert sam.extra == {"Notes/Description": "Launched a tool rental service."}
+    # Every column stays in the row for the export, exactly as it was.
+    assert list(result.rows[0].original) == HUBSPOT.split("\n", 1)[0].split(",")
+    assert result.rows[0].original["Email"] == "dana@zincbakery.com"
+    # The notes' own email address is screened on the way to the prompt.
+    assert dana.prompt_fields()["notes"] == ("Notes/Description: Opened a second bakery in Portland; reach her at "
+                                             "[email removed]")
+
+
+def test_context_columns_add_a_column_and_refuse_contact_data(tmp_path: Path) -> None:
+    path = write(tmp_path, HUBSPOT.replace("Notes/Description\n", "Notes/Description,Tagline\n", 1)
+                 .replace("gmail.com\"\n", "gmail.com\",Bread before dawn\n").replace("service.\n", "service.,Tools\n"))
+    assert load_prospects(path).plan.context == ("Notes/Description",)
+    added = load_prospects(path, CsvOptions(context_columns=["tagline"]))  # case and spacing need not match
+    assert added.plan.context == ("Notes/Description", "Tagline")
+    assert added.prospects[0].extra["Tagline"] == "Bread before dawn"
+    by_policy = load_prospects(path, CsvOptions(context=ContextPolicy(columns=["Tagline"])))
+    assert by_policy.plan.context == ("Notes/Description", "Tagline")
+    with pytest.raises(CsvError) as err:
+        load_prospects(path, CsvOptions(context_columns=["Tagline", "Contact owner"]))
+    assert str(err.value).startswith("--context-columns 'Contact owner': refused") and "never sent" in str(err.value)
+    with pytest.raises(CsvError, match="--context-columns 'Slogan': no such column"):
+        load_prospects(path, CsvOptions(context_columns=["Slogan"]))
+
+
+def test_a_requested_column_of_ids_is_refused_by_its_values() -> None:
+    text = "Company,First Name,Ref\nAcme,Ada,AB-00123\nBeta,Bo,AB-00124\nGamma,Cy,AB-00125\n"
+    with pytest.raises(CsvError, match="--context-columns 'Ref': refused, 100% of its values are ids"):
+        parse_prospects(text, options=CsvOptions(context_columns=["Ref"]))
+    policy = parse_prospects(text, options=CsvOptions(context=ContextPolicy(columns=["Ref"])))
+    assert policy.plan.context == () and "policy context.columns 'Ref' is not sent" in policy.warnings[0]

@@ -69,3 +69,27 @@ def test_prompts_on_the_command_line(home: Path, capsys: pytest.CaptureFixture[s
     assert diff.startswith("--- drafter-v1") and '-version = "drafter-v1"' in diff and '+version = "critic-v1"' in diff
     assert main(["prompts", "show", "drafter-v9"]) == 2
     assert "unknown drafter prompt version 'drafter-v9'" in capsys.readouterr().err
+
+
+def test_prompts_list_flags_a_version_that_carries_contact_data(home: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import prompts.loader as loader
+
+    monkeypatch.setattr(loader, "_EXTRA_DIRS", [])
+    folder = tmp_path / "team-prompts"
+    folder.mkdir()
+    v1 = loader.template_text("drafter", "drafter-v1")
+    (folder / "drafter-v9.toml").write_text(v1.replace('version = "drafter-v1"', 'version = "drafter-v9"') + (
+        '\n[[examples]]\nuser = "Company: Zinc Bakery Co.\\nNotes: Opened a bakery (Email: dana@zincbakery.com; '
+        'Lifecycle Stage: Lead)"\nassistant = "A second bakery is a big step for Zinc Bakery Co."\n'), encoding="utf-8")
+    monkeypatch.setenv("FIRSTPASS_PROMPTS_DIR", str(folder))
+    assert main(["prompts", "list"]) == 0
+    captured = capsys.readouterr()
+    lines = {line.split()[0]: line for line in captured.out.splitlines()[1:]}
+    assert "[! contact data]" in lines["drafter-v9"]
+    assert "[! contact data]" not in lines["drafter-v1"] and "[! contact data]" not in lines["critic-v1"]
+    (warning,) = captured.err.strip().splitlines()
+    assert warning.startswith("firstpass: warning: drafter-v9 carries contact data or CRM fields")
+    assert "email 'd...@zincbakery.com' in worked example 3" in warning
+    assert "internal field 'Lifecycle Stage' in worked example 3" in warning and "Lead" not in warning

@@ -107,7 +107,7 @@ def load_csv(app: Firstpass, run: str, csv_text: str) -> list[Item]:
     """Load CSV text as a run and take every item through the gate."""
     loaded = parse_prospects(csv_text, source=run)
     app.store.ensure_run(run, source=run, headers=loaded.headers)
-    app.store.add_items(run, [(r.row, r.values, r.prospect) for r in loaded.rows])
+    app.store.add_items(run, [(r.row, r.original, r.prospect) for r in loaded.rows])
     return [app.process(item) for item in app.store.items(run=run)]
 
 
