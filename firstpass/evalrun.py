@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
 
+from critics.context import screen
 from critics.critic import critique
 from critics.gate import decide_route
 from critics.prospect import Prospect
@@ -83,10 +84,11 @@ def example_pool(app: Firstpass) -> list[Example]:
 
 
 def example_turns(prompt: PromptTemplate, shots: list[Example], ctx: Context) -> list[dict[str, str]]:
-    """Examples as chat turns: each record asked the way a real one is, answered with the human's line."""
+    """Examples as chat turns: each record asked the way a real one is (screened, context columns only), answered
+    with the human's line (screened too)."""
     bare = prompt.model_copy(update={"examples": []})
     return [{"user": render(bare, Prospect.model_validate(e.prospect).prompt_fields(), limits=limits(ctx))[-1]
-             ["content"], "assistant": e.line} for e in shots]
+             ["content"], "assistant": screen(e.line)} for e in shots]
 
 
 def with_examples(prompt: PromptTemplate, shots: list[Example], ctx: Context) -> PromptTemplate:

@@ -3,8 +3,12 @@
 The new version is the parent's file without the worked examples the drafter copied into lines humans had to
 fix, plus worked examples from the train split (approved or human-written lines, spread over kinds of prospect)
 and, when asked, a system message the drafter model proposes from the brief. A
-proposal that drops the policy's length limit, names fields that do not exist, or cannot be stored in TOML is set
-aside with the reason, never written.
+proposal that drops the policy's length limit, names fields that do not exist, holds contact data, or cannot be
+stored in TOML is set aside with the reason, never written.
+
+A prompt file goes out with every later call, so its worked examples are built from allowed fields only (the
+record's prompt fields, screened) and from lines that carry no email address, phone number, CRM id or value of an
+internal column.
 """
 
 from __future__ import annotations
@@ -12,9 +16,13 @@ from __future__ import annotations
 import difflib
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from critics.context import MARKERS, find_sensitive, leaks, screen
+from critics.prospect import Prospect
+from evals.fewshot import Example
 from evals.suggest import Brief, brief_text, diverse, make_brief, next_version
 from firstpass.evalrun import example_turns
 from firstpass.service import Firstpass
@@ -70,12 +78,15 @@ def check_proposal(text: str) -> str | None:
         return "it holds characters a prompt file cannot store as written"
     if not 20 <= len(text) <= 1200:
         return f"it is {len(text)} characters long"
+    found = find_sensitive(text)
+    if found:
+        return f"it holds a {found[0].kind}, which never goes into a prompt file"
     return None
 
 
 def propose_system(app: Firstpass, parent_system: str, brief: Brief) -> tuple[str | None, str]:
     """The drafter model's revision of the system message from the brief, or None and the reason it was set aside."""
-    ask = LLM_ASK.format(system=parent_system, brief=brief_text(brief))
+    ask = LLM_ASK.format(system=parent_system, brief=screen(brief_text(brief)))
     try:
         text = drafter_for(app.context.drafter).complete([{"role": "user", "content": ask}]).strip()
     except Exception as exc:  # noqa: BLE001 - a failed proposal leaves the deterministic version
@@ -84,13 +95,28 @@ def propose_system(app: Firstpass, parent_system: str, brief: Brief) -> tuple[st
     return (None, f"the model's proposal was set aside: {why}") if why else (text, "the model's revision is in use")
 
 
+def clean_example(example: Example, never: Sequence[str] = ()) -> bool:
+    """Whether an approved line may become a worked example: the line carries no email address, phone number, CRM id
+    or value of its record's internal columns, and the record's prompt fields needed no screening."""
+    if leaks(example.line, example.prospect, never):
+        return False
+    try:
+        fields = Prospect.model_validate(example.prospect).prompt_fields()
+    except ValueError:
+        return False
+    return not any(marker in value for value in fields.values() for marker in MARKERS.values())
+
+
 def write_suggestion(app: Firstpass, parent: str, examples: int, llm: bool, folder: Path | None) -> Suggestion:
     """Write the next drafter version from the brief: the parent plus train-split examples (and the model's revision)."""
     brief = brief_for(app, parent)
     template = load_prompt("drafter", parent)
     drop = sorted(i for i, n in brief.copied.items() if n >= COPIED_AT_LEAST)
-    chosen = diverse(brief.approved, examples + len(drop))
+    never = app.context.policy.context.never
+    chosen = diverse([e for e in brief.approved if clean_example(e, never)], examples + len(drop))
     turns = [(t["user"], t["assistant"]) for t in example_turns(template, chosen, app.context)]
+    # A second net over exactly what is written: no turn that still carries something sensitive.
+    turns = [(u, a) for u, a in turns if not find_sensitive(f"{u}\n{a}", never)]
     system, note = propose_system(app, template.system, brief) if llm else (None, None)
     version = next_name(app)
     categories = ", ".join(c.category for c in brief.categories[:3]) or "none yet"

@@ -7,6 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
+from critics.context import screen
 from critics.critic import critique, describe_error, failed_result
 from critics.findings import Finding
 from critics.gate import decide_route
@@ -33,8 +34,9 @@ def draft(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context
     prompt = ctx.drafter_template()
     prospect = Prospect.model_validate(state["prospect"])
-    messages = render(prompt, prospect.prompt_fields(), feedback=state.get("feedback") or "",
-                      previous_draft=state.get("draft") or "", limits=limits(ctx))
+    # The reviewer's note and the earlier draft reach the prompt too: screened like the record.
+    messages = render(prompt, prospect.prompt_fields(), feedback=screen(state.get("feedback") or ""),
+                      previous_draft=screen(state.get("draft") or ""), limits=limits(ctx))
     drafter = drafter_for(ctx.drafter)
     with thread_scope(_thread(runtime)):
         line = drafter.complete(messages).strip()

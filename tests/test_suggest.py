@@ -3,6 +3,7 @@ comparison that decides whether it is kept."""
 
 from __future__ import annotations
 
+import json
 import tomllib
 from contextlib import nullcontext
 from pathlib import Path
@@ -138,3 +139,31 @@ def test_a_worked_example_copied_into_fixed_lines_is_found_and_left_out() -> Non
     parent = template_text("drafter", "drafter-v1")
     data = tomllib.loads(next_version(parent, "drafter-v1", "drafter-v8", "d", [("u", "a")], drop=[1]))
     assert [e["assistant"] for e in data["examples"]] == [tomllib.loads(parent)["examples"][0]["assistant"], "a"]
+
+
+def test_worked_examples_never_carry_contact_data_or_crm_values(prompts_dir: Path, make_app: AppFactory,  # noqa: F811
+                                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # Cases stored before the context allowlist: every CSV column of the prospect is in `extra`.
+    cases, secrets = [], []
+    for i in range(12):
+        email, phone = f"owner{i}@bakery{i}.example", f"555-01{i:02d}-77{i:02d}"
+        secrets += [email, phone, f"Rep {i} Halpert", f"9{i:09d}"]
+        extra = {"Email": email, "Phone Number": phone, "Contact owner": f"Rep {i} Halpert",
+                 "Record ID": f"9{i:09d}", "Recent News": f"Opened bakery number {i} downtown."}
+        notes = f"Hiring bakers; reach us at {email}" if i == 0 else "Hiring bakers."
+        line = f"Call {phone} about Bakery {i} Co." if i == 1 else f"Bakery {i} Co. opening a new shop is big news."
+        cases.append({"id": f"b{i}", "prospect": {"first_name": "Dana", "company": f"Bakery {i} Co.", "notes": notes,
+                                                  "extra": extra}, "draft": line, "label": "good"})
+    path = tmp_path / "bakeries.jsonl"
+    path.write_text("".join(json.dumps(c) + "\n" for c in cases), encoding="utf-8")
+    make_app()
+    assert main(["eval", "import", str(path)]) == 0
+    monkeypatch.setattr(session, "open_models",
+                        lambda settings: nullcontext(session.Models(FakeDrafter(good_line), FakeCritic())))
+    main(["eval", "suggest", "--write", "--examples", "12", "--keep"])
+    assert "wrote drafter-v3" in capsys.readouterr().out
+    text = (prompts_dir / "drafter-v3.toml").read_text(encoding="utf-8")
+    assert "Opened bakery number" in text  # the examples are there, with their allowed context
+    assert not [s for s in secrets if s in text] and "@" not in text and "Halpert" not in text
+    assert "removed]" not in text and "Call " not in text  # such examples are left out, not masked
