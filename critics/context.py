@@ -14,11 +14,13 @@ files' check and the rules share.
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -80,7 +82,9 @@ def header_words(name: str) -> tuple[str, ...]:
     return tuple(w for w in re.split(r"[^0-9a-z]+", text.lower()) if w)
 
 
+@lru_cache(maxsize=4096)
 def _compact(pattern: str) -> str:
+    # Cached: the never-list is matched against every "Field:" label of every screened text.
     return "".join(header_words(pattern))
 
 
@@ -109,7 +113,12 @@ def header_matches(name: str, patterns: Iterable[str], affixes: Iterable[str] = 
 
 def internal_reason(name: str, never: Iterable[str] = ()) -> str | None:
     """The never-list term that marks a header as contact data or a CRM internal, or None."""
-    return header_matches(name, [*NEVER, *never], _AFFIX_TERMS)
+    return _internal_reason(name, tuple(never))
+
+
+@lru_cache(maxsize=4096)
+def _internal_reason(name: str, never: tuple[str, ...]) -> str | None:
+    return header_matches(name, (*NEVER, *never), _AFFIX_TERMS)
 
 
 def is_internal_column(name: str, never: Iterable[str] = ()) -> bool:
@@ -235,10 +244,14 @@ def find_sensitive(text: str, never: Iterable[str] = ()) -> list[Sensitive]:
     """Every email address, phone number, tracking link, CRM id and internal "Field: value" pair in a text, in order
     (overlaps resolved in favour of the first found, in that order of kinds)."""
     found: list[Sensitive] = []
+    spans: list[tuple[int, int]] = []  # sorted and disjoint: a bisection finds an overlap in a long text
 
     def add(kind: str, start: int, end: int) -> None:
-        if not any(s.start < end and start < s.end for s in found):
-            found.append(Sensitive(kind, start, end, text[start:end]))
+        i = bisect.bisect_left(spans, (start, end))
+        if (i and spans[i - 1][1] > start) or (i < len(spans) and spans[i][0] < end):
+            return
+        spans.insert(i, (start, end))
+        found.append(Sensitive(kind, start, end, text[start:end]))
 
     for m in URL.finditer(text):
         if is_tracking_url(m.group(0)):
