@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Literal, cast
 
 # --------------------------------------------------------------------------------------------
@@ -67,19 +68,33 @@ class Normalised:
         """What the original span [start, end) reads as."""
         if self.origin is None:
             return self.text[start:end]
+        if self._in_order:
+            return self.text[bisect_left(self.origin, start):bisect_left(self.origin, end)]
         return "".join(ch for ch, at in zip(self.text, self.origin, strict=True) if start <= at < end)
+
+    @cached_property
+    def _in_order(self) -> bool:
+        # Only a line read in display order (bidi) has its sources out of order.
+        origin = self.origin or ()
+        return list(origin) == sorted(origin)
 
 
 def control_characters(text: str) -> list[int]:
     """Indexes of the control characters (NUL, ESC, BEL, ...) in a line; a first line has no use for any."""
+    if text.isprintable():
+        return []  # no control character is printable
     return [i for i, ch in enumerate(text) if unicodedata.category(ch) == "Cc"]
 
 
-@lru_cache(maxsize=4096)
 def normalise(text: str) -> Normalised:
     """The text the rules read, with its way back to the original (see the module's docstring)."""
     if text.isascii() and text.isprintable():
         return Normalised(text, text)
+    return _normalise(text)
+
+
+@lru_cache(maxsize=1024)
+def _normalise(text: str) -> Normalised:
     reading = _reading(text)
     chars = list(reading.chars)
     for k in reading.mapped:
@@ -96,6 +111,8 @@ def normalise_text(text: str) -> str:
 # Characters: small sets from the standard's own classes, and per-character lookups (cached).
 # --------------------------------------------------------------------------------------------
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_LETTERS = re.compile(r"[^\W\d_]+")
 _CGJ = "\u034f"
 # Letters and spaces that show as nothing or as a blank: read as a space.
 _BLANK_LETTERS = frozenset("\u3164\u115f\u1160\uffa0\u2800\u180e")
@@ -218,11 +235,10 @@ class _Reading:
     flagged: tuple[int, ...]  # positions that are look-alikes (mapped ones, less ordinary spelling, and more)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)
 def _reading(text: str) -> _Reading:
     """The reading of a non-ASCII line, shared by `normalise` and `suspicious_characters`."""
-    order = _display_order(text)
-    chars, starts, ends = _read_chars(text, range(len(text)) if order is None else order)
+    chars, starts, ends = _read_chars(text, _display_order(text))
     chars, starts, ends = _fold_marks(chars, starts, ends)
     mapped, flagged = _lookalike_hits(chars)
     return _Reading(tuple(chars), tuple(starts), tuple(ends), tuple(mapped), tuple(flagged))
@@ -239,52 +255,98 @@ def _selector_belongs(ch: str, before: str, after: str) -> bool:
     return _is_emoji(before)
 
 
-def _read_chars(text: str, order: Iterable[int]) -> tuple[list[str], list[int], list[int]]:
-    """Each character read on its own (in display order), with the original index it came from."""
+def _read_chars(text: str, order: Iterable[int] | None) -> tuple[list[str], list[int], list[int]]:
+    """Each character read on its own (in display order, when given), with the original index it came from."""
+    if order is None:
+        # Most of a line is ASCII, which reads as itself: only the other characters are looked at one by one,
+        # and while each reads as one character the indexes stay the identity.
+        reads = {i: _read_at(text, i) for m in _NON_ASCII.finditer(text) for i in range(m.start(), m.end())}
+        if all(len(read) == 1 for read in reads.values()):
+            same = list(text)
+            for i, read in reads.items():
+                same[i] = read
+            return same, list(range(len(text))), list(range(1, len(text) + 1))
     chars: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
-    for i in order:
-        ch = text[i]
-        if _is_variation_selector(ch):
-            after = text[i + 1] if i + 1 < len(text) else ""
-            if not _selector_belongs(ch, chars[-1] if chars else "", after):
-                continue
-            read = ch
-        elif _is_tag(ch) and _in_emoji_tag_sequence(text, i):
-            continue  # a subdivision flag's tag letters are the emoji's business, not hidden text
-        else:
-            read = _read_char(ch)
-        for piece in read:
-            chars.append(piece)
-            starts.append(i)
-            ends.append(i + 1)
+    if order is not None:
+        for i in order:
+            _append(chars, starts, ends, i, _read_at(text, i))
+        return chars, starts, ends
+    done = 0
+    for i, read in reads.items():
+        chars.extend(text[done:i])
+        starts.extend(range(done, i))
+        ends.extend(range(done + 1, i + 1))
+        _append(chars, starts, ends, i, read)
+        done = i + 1
+    chars.extend(text[done:])
+    starts.extend(range(done, len(text)))
+    ends.extend(range(done + 1, len(text) + 1))
     return chars, starts, ends
+
+
+def _append(chars: list[str], starts: list[int], ends: list[int], i: int, read: str) -> None:
+    for piece in read:
+        chars.append(piece)
+        starts.append(i)
+        ends.append(i + 1)
+
+
+def _read_at(text: str, i: int) -> str:
+    """The reading of the character at i (a variation selector's or a tag's depends on its neighbours)."""
+    ch = text[i]
+    if _is_variation_selector(ch):
+        before = text[i - 1] if i else ""
+        after = text[i + 1] if i + 1 < len(text) else ""
+        return ch if _selector_belongs(ch, before, after) else ""
+    if _is_tag(ch) and _in_emoji_tag_sequence(text, i):
+        return ""  # a subdivision flag's tag letters are the emoji's business, not hidden text
+    return _read_char(ch)
+
+
+def _non_ascii(text: str) -> Iterable[str]:
+    return (ch for m in _NON_ASCII.finditer(text) for ch in m.group())
 
 
 def _fold_marks(chars: list[str], starts: list[int], ends: list[int]) -> tuple[list[str], list[int], list[int]]:
     """Combining marks composed with their base where they compose, dropped where they only obscure it."""
-    if not any(map(_is_mark, chars)):
+    joined = "".join(chars)
+    marks = [k for m in _NON_ASCII.finditer(joined) for k in range(m.start(), m.end()) if _is_mark(joined[k])]
+    if not marks:
         return chars, starts, ends
     out_c: list[str] = []
     out_s: list[int] = []
     out_e: list[int] = []
-    i, n = 0, len(chars)
-    while i < n:
-        j = i + 1
-        while j < n and _is_mark(chars[j]):
-            j += 1
-        base, marks = chars[i], tuple(chars[i + 1:j])
-        if _is_mark(base):  # a mark with no base to sit on
-            i = j
-            continue
-        read = "".join((base, *marks)) if _keeps_marks(base, marks) else _compose(base, marks)
-        for piece in read:
+    done = 0  # chars[:done] are in the output
+    for i, j in _clusters(marks):
+        base_at = i - 1
+        out_c.extend(chars[done:max(base_at, done)])
+        out_s.extend(starts[done:max(base_at, done)])
+        out_e.extend(ends[done:max(base_at, done)])
+        done = j
+        if base_at < 0:
+            continue  # marks with no base to sit on
+        base, cluster = chars[base_at], tuple(chars[i:j])
+        for piece in "".join((base, *cluster)) if _keeps_marks(base, cluster) else _compose(base, cluster):
             out_c.append(piece)
-            out_s.append(starts[i])
+            out_s.append(starts[base_at])
             out_e.append(ends[j - 1])  # a dropped mark still belongs to its letter's span
-        i = j
+    out_c.extend(chars[done:])
+    out_s.extend(starts[done:])
+    out_e.extend(ends[done:])
     return out_c, out_s, out_e
+
+
+def _clusters(marks: list[int]) -> Iterable[tuple[int, int]]:
+    """The runs [i, j) of consecutive positions."""
+    k = 0
+    while k < len(marks):
+        i = j = marks[k]
+        while k < len(marks) and marks[k] == j:
+            j += 1
+            k += 1
+        yield i, j
 
 
 def _keeps_marks(base: str, marks: tuple[str, ...]) -> bool:
@@ -315,33 +377,35 @@ def _wordish(ch: str) -> bool:
     return ch.isalpha() or (not ch.isascii() and unicodedata.category(ch)[0] == "S" and _latin_twin(ch) is not None)
 
 
-def _words(chars: Sequence[str]) -> list[tuple[int, int]]:
-    """The spans of the word-like runs of characters."""
-    spans: list[tuple[int, int]] = []
+def _words(joined: str) -> list[tuple[str, int]]:
+    """The word-like runs of a text, each with its start."""
+    if not any(_wordish(c) and not c.isalpha() for c in _non_ascii(joined)):
+        return [(m.group(), m.start()) for m in _LETTERS.finditer(joined)]  # letters only: the regex is faster
+    words: list[tuple[str, int]] = []
     start = -1
-    for k, ch in enumerate(chars):
+    for k, ch in enumerate(joined):
         if _wordish(ch):
             if start < 0:
                 start = k
         elif start >= 0:
-            spans.append((start, k))
+            words.append((joined[start:k], start))
             start = -1
     if start >= 0:
-        spans.append((start, len(chars)))
-    return spans
+        words.append((joined[start:], start))
+    return words
 
 
 def _lookalike_hits(chars: Sequence[str]) -> tuple[list[int], list[int]]:
     """The positions read as Latin twins, and the positions flagged as look-alikes (see the module's docstring)."""
     mapped: list[int] = []
     flagged: list[int] = []
-    if all(c.isascii() or not _wordish(c) for c in chars):
+    joined = "".join(chars)
+    if not any(map(_wordish, _non_ascii(joined))):
         return mapped, flagged
-    words = _words(chars)
-    latin_line = any(_word_scripts(chars[s:e]) == {"LATIN"} for s, e in words)
-    for s, e in words:
-        word = chars[s:e]
-        if all(c.isascii() for c in word):
+    words = _words(joined)
+    latin_line = any(word.isascii() for word, _s in words) or any(_word_scripts(w) == {"LATIN"} for w, _s in words)
+    for word, s in words:
+        if word.isascii():
             continue
         hits = [s + k for k in _lookalike_positions(word, latin_line)]
         mapped.extend(hits)
@@ -572,17 +636,19 @@ def suspicious_characters(text: str) -> list[Suspicious]:
     return list(_suspicious(text))
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)
 def _suspicious(text: str) -> tuple[Suspicious, ...]:
+    # Only non-ASCII characters can be suspicious here (ASCII controls are other.control_chars').
+    at = [i for m in _NON_ASCII.finditer(text) for i in range(m.start(), m.end())]
     kinds: dict[int, Kind] = {}
-    for i, kind in _hidden(text):
+    for i, kind in _hidden(text, at):
         kinds.setdefault(i, kind)
-    for i in _stacked_marks(text):
+    for i in _stacked_marks(text, at):
         kinds.setdefault(i, "stacked_marks")
     for i in _lookalikes(text):
         kinds.setdefault(i, "lookalike")
-    for i, ch in enumerate(text):
-        if i not in kinds and _compatibility(ch, text, i):
+    for i in at:
+        if i not in kinds and _compatibility(text[i], text, i):
             kinds[i] = "compatibility"
     return tuple(_runs(text, kinds))
 
@@ -620,11 +686,11 @@ def _hidden_kind(ch: str) -> Kind | None:
     return None
 
 
-def _hidden(text: str) -> Iterable[tuple[int, Kind]]:
-    """The hidden characters of a line, less those that belong: an emoji's joiners, selectors and tags, and the
-    joiners that Persian, Indic and other scripts spell with."""
-    for i, ch in enumerate(text):
-        kind = _hidden_kind(ch)
+def _hidden(text: str, at: list[int]) -> Iterable[tuple[int, Kind]]:
+    """The hidden characters of a line (at the positions `at`), less those that belong: an emoji's joiners,
+    selectors and tags, and the joiners that Persian, Indic and other scripts spell with."""
+    for i in at:
+        kind = _hidden_kind(text[i])
         if kind is not None and not _belongs(text, i):
             yield i, kind
 
@@ -657,23 +723,23 @@ def _in_emoji_tag_sequence(text: str, i: int) -> bool:
     return s > 0 and text[s - 1] == "\U0001f3f4" and e < len(text) and text[e] == "\U000e007f"
 
 
-def _stacked_marks(text: str) -> Iterable[int]:
-    """Marks that obscure their Latin, Greek, Cyrillic or neutral base: overlays and other marks that do not
-    compose, marks with no base, or more than two on one letter. One accent that does not compose (Yoruba `ẹ́`)
-    is ordinary spelling and is not counted."""
-    i, n = 0, len(text)
-    while i < n:
-        if not _is_mark(text[i]):
-            i += 1
+def _stacked_marks(text: str, at: list[int]) -> Iterable[int]:
+    """Marks (among the positions `at`) that obscure their Latin, Greek, Cyrillic or neutral base: overlays and
+    other marks that do not compose, marks with no base, or more than two on one letter. One accent that does not
+    compose (Yoruba `ẹ́`) is ordinary spelling and is not counted."""
+    n = len(text)
+    done = 0
+    for i in at:
+        if i < done or not _is_mark(text[i]):
             continue
         j = i
         while j < n and _is_mark(text[j]):
             j += 1
+        done = j
         base = text[i - 1] if i else ""
         marks = tuple(text[i:j])
         if not base or not _keeps_marks(base, marks):
             yield from (k for k, mark in zip(range(i, j), marks, strict=True) if not _orthographic(base, marks, mark))
-        i = j
 
 
 def _orthographic(base: str, marks: tuple[str, ...], mark: str) -> bool:

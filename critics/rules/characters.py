@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
 from critics.findings import Finding
 from critics.normalise import HIDDEN_KINDS, LOOKALIKE_KINDS, Suspicious, describe, normalise, suspicious_characters
@@ -93,6 +94,7 @@ def _word_around(draft: str, span: Suspicious) -> tuple[int, int]:
     return start, end
 
 
+@lru_cache(maxsize=4096)
 def _in_word(ch: str) -> bool:
     # Overlays are marks and circled letters symbols: both are part of the word they write.
     return ch.isalnum() or unicodedata.category(ch)[0] == "M" or unicodedata.normalize("NFKC", ch).isalnum()
