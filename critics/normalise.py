@@ -428,9 +428,15 @@ def _lookalike_positions(word: Sequence[str], latin_line: bool) -> list[int]:
         if all(_latin_twin(word[k]) for k in foreign):
             return sorted(set(odd) | set(foreign))
         return odd + symbols
-    if latin_line and len(word) >= 3 and "".join(word).islower() and all(_latin_twin(c) for c in word):
+    if latin_line and len(word) >= 3 and _lower_word(word) and all(_latin_twin(c) for c in word):
         return list(range(len(word)))  # a whole-script look-alike (`ргісе`) among Latin words
     return odd
+
+
+def _lower_word(word: Sequence[str]) -> bool:
+    # Lower or title case: an all-capital word of look-alikes is more likely an acronym (ООО, МТС) than a trick.
+    text = "".join(word)
+    return text.islower() or (text[0].isupper() and text[1:].islower())
 
 
 # --------------------------------------------------------------------------------------------
@@ -508,17 +514,25 @@ def _resolve_neutrals(atoms: list[_Atom]) -> None:
         end = k
         while end < len(atoms) and atoms[end].level == atoms[k].level:
             end += 1
-        run = atoms[k:end]
-        if run[0].level:
-            own = "R" if run[0].level % 2 else "L"
-            before = own
-            for n, atom in enumerate(run):
-                if atom.kind != "N":
-                    before = atom.kind
-                    continue
-                after = next((a.kind for a in run[n + 1:] if a.kind != "N"), own)
-                atom.kind = before if before == after else own
+        if atoms[k].level:
+            _resolve_run(atoms[k:end], "R" if atoms[k].level % 2 else "L")
         k = end
+
+
+def _resolve_run(run: list[_Atom], own: str) -> None:
+    after: list[str] = []  # the next strong kind after each atom, found from the end
+    following = own
+    for atom in reversed(run):
+        after.append(following)
+        if atom.kind != "N":
+            following = atom.kind
+    after.reverse()
+    before = own
+    for atom, next_kind in zip(run, after, strict=True):
+        if atom.kind != "N":
+            before = atom.kind
+        else:
+            atom.kind = before if before == next_kind else own
 
 
 def _reorder(atoms: list[_Atom]) -> list[_Atom]:
@@ -530,8 +544,25 @@ def _reorder(atoms: list[_Atom]) -> list[_Atom]:
         return order
     for level in range(max(levels), 0, -1):
         order = _reverse_runs(order, _at_least(level))
-    # Latin letters forced right to left are read as displayed; right-to-left script is read in its own order.
-    return _reverse_runs(order, lambda a: a.level > 0 and a.kind == "R" and a.natural != "L")
+    # Latin letters forced right to left are read as displayed; right-to-left script is read in its own order,
+    # with the neutrals between its letters (a forced neutral elsewhere is read where it shows).
+    inside = {id(a) for a in _rtl_reading(order)}
+    return _reverse_runs(order, lambda a: id(a) in inside)
+
+
+def _rtl_reading(order: list[_Atom]) -> list[_Atom]:
+    """The atoms, in display order, that a reader of right-to-left script reads from right to left."""
+    strong = [k for k, a in enumerate(order) if a.natural != "N"]
+    out = []
+    for k, atom in enumerate(order):
+        if not atom.level or atom.kind != "R" or atom.natural == "L":
+            continue
+        if atom.forced and atom.natural == "N":
+            at = bisect_left(strong, k)  # the strong atoms either side of this neutral
+            if not 0 < at < len(strong) or order[strong[at - 1]].natural != "R" or order[strong[at]].natural != "R":
+                continue
+        out.append(atom)
+    return out
 
 
 def _at_least(level: int) -> Callable[[_Atom], bool]:
@@ -560,6 +591,7 @@ def _reverse_runs(atoms: list[_Atom], inside: Callable[[_Atom], bool]) -> list[_
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
          "@": "a", "$": "s", "!": "i", "|": "l"}
 _LEET_RUN = re.compile(r"(?:[^\W_]|[@$!|])+")
+_LEET_HINT = re.compile(r"[01345789@$!|]")
 _LEAD_OK = "@$"  # `$ale`, `@ll`; a leading `!` or `|`, and any trailing symbol, is punctuation
 # What follows a number as its ordinal or unit, not as letters: 4th, 10x, 5k, 9am, 3gb.
 _NUMBER_SUFFIXES = frozenset({"st", "nd", "rd", "th", "s", "x", "k", "m", "mm", "b", "bn", "am", "pm", "h", "hr",
@@ -568,7 +600,7 @@ _NUMBER_SUFFIXES = frozenset({"st", "nd", "rd", "th", "s", "x", "k", "m", "mm", 
 
 def leet_fold(text: str) -> str:
     """Digits and symbols inside words that also have letters, read as the letters they imitate (one for one)."""
-    if not any(ch in _LEET for ch in text):
+    if not _LEET_HINT.search(text):
         return text
     out = list(text)
     for m in _LEET_RUN.finditer(text):

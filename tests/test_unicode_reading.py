@@ -48,6 +48,7 @@ def policy() -> RulesPolicy:
     ("ﬁnal oﬀer", "final offer"),                           # ligatures
     ("fr\u0435\u0435 tri\u0430l", "free trial"),            # Cyrillic look-alikes in a Latin word
     ("\u0440\u0433\u0456\u0441\u0435 list", "price list"),  # a whole word of Cyrillic look-alikes among Latin ones
+    ("our \u0420\u0433\u0456\u0441\u0435 list", "our Price list"),
     ("ɢᴜᴀʀᴀɴᴛᴇᴇᴅ", "guaranteed"),                           # small capitals
     ("lımıted oﬀer", "limited offer"),                      # dotless i
     ("ſale", "sale"),                                       # long s
@@ -56,6 +57,7 @@ def policy() -> RulesPolicy:
     ("f\u0337r\u0337e\u0337e\u0337", "free"),               # overlays
     (zalgo("free trial"), "free trial"),                    # stacks of marks
     ("fr\u034fee", "free"),                                 # combining grapheme joiner
+    ("\u0301free \u0336trial", "free trial"),               # marks with no letter to sit on
     ("free\u3164trial", "free trial"),                      # Hangul filler
     ("free\u115ftrial", "free trial"),
     ("free\u1160trial", "free trial"),
@@ -95,6 +97,8 @@ def test_under_an_embedding_latin_text_reads_as_displayed() -> None:
     assert normalise("\u202bfree\u202c trial").text == "free trial"
     assert normalise("x \u202bשלום עולם\u202c y").text == "x שלום עולם y"
     assert normalise("x \u202eשלום\u202c y").text == "x שלום y"
+    assert normalise("a \u202e, eerf\u202c b").text == "a free , b"
+    assert normalise("\u202b\u202eeerf\u202c\u202c trial").text == "free trial"  # nested
 
 
 def test_an_emoji_keeps_its_selector_and_a_flag_its_tags_out_of_the_text() -> None:
@@ -221,7 +225,7 @@ def test_adjacent_characters_of_one_kind_are_one_span_with_their_code_points() -
     "Acme® Acme™ Acme© Acme℠", "“quoted” ‘x’ – —", "a\u00a0b", "Prix\u202f: 5\u202f€", "½ ° € №", "50 m²",
     "👨\u200d👩\u200d👧 ❤\ufe0f 👍🏽 1\ufe0f\u20e3 \u2764\ufe0f\u200d\U0001f525",
     "\U0001f3f4" + tags("gbeng") + "\U000e007f",
-    "Acme Widgets and Газпром opened a plant in Ohio.", "ＡＢＣ株式会社",
+    "Acme Widgets and Газпром opened a plant in Ohio.", "ＡＢＣ株式会社", "Acme and ООО МТС agreed.",
 ])
 def test_ordinary_text_is_not_suspicious(text: str) -> None:
     assert suspicious_characters(text) == []
