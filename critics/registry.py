@@ -20,13 +20,15 @@ class Rule:
     category: Category
     code: str
     func: RuleFunc
+    original: bool = False  # it reads the line as written, not its normalised reading (critics.normalise)
 
 
 RULES: dict[str, Rule] = {}
 
 
-def rule(code: str) -> Callable[[RuleFunc], RuleFunc]:
-    """Register a rule under a stable code whose first dotted part is its taxonomy category."""
+def rule(code: str, *, original: bool = False) -> Callable[[RuleFunc], RuleFunc]:
+    """Register a rule under a stable code whose first dotted part is its taxonomy category; `original` rules are
+    given the line as written (to judge its characters), the others its normalised reading."""
     category = code.split(".", 1)[0]
     if category not in CATEGORIES:
         raise ValueError(f"rule code {code!r} does not start with a taxonomy category ({', '.join(CATEGORIES)})")
@@ -35,7 +37,7 @@ def rule(code: str) -> Callable[[RuleFunc], RuleFunc]:
         known = RULES.get(code)
         if known is not None and known.func.__qualname__ != func.__qualname__:
             raise ValueError(f"rule code {code!r} is registered twice ({known.func.__qualname__}, {func.__qualname__})")
-        RULES[code] = Rule(category=cast(Category, category), code=code, func=func)
+        RULES[code] = Rule(category=cast(Category, category), code=code, func=func, original=original)
         return func
 
     return register
