@@ -26,6 +26,15 @@ class RulesPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_length: int = Field(gt=0, description="Longest allowed first line, in characters.")
+    untraced_word_limit: int = Field(default=2, ge=0, description="How much untraced wording a line may carry before "
+                                     "it is an ungrounded claim: each content word that traces to no fact and is not "
+                                     "phrasing counts 1, a past form (what happened) 2; above this the line is flagged.")
+    action_verbs: list[str] = Field(default_factory=list, description="Verbs that, opening a clause of the line, ask "
+                                    "the reader to act (reply, verify, click): a first line states a fact, and a request "
+                                    "like this is what an injected instruction wants. The instruction lexicon's verbs "
+                                    "count too.")
+    flag_generic: bool = Field(default=True, description="Flag a line that uses no fact from the record (`generic`): "
+                               "it could be sent to any company.")
     claim_terms: list[str] = Field(default_factory=list, description="Claim words (award, keynote, record, ...) that need support from the record.")
     pricing_terms: list[str] = Field(description="Words and phrases that talk about price, discounts or free offers.")
     spam_terms: list[str] = Field(description="Hype and spam phrases.")

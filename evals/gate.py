@@ -14,7 +14,7 @@ from critics.findings import Finding
 from critics.gate import decide_route
 from critics.policy import Policy, load_policy
 from critics.prospect import Prospect
-from critics.rules import run_rules
+from critics.rules import claims, run_rules
 from prompts.loader import PromptTemplate
 
 
@@ -58,7 +58,15 @@ def read_cases(path: Path | str) -> list[GateCase]:
 
 def _finding_out(f: Finding) -> dict[str, Any]:
     return {"source": f.source, "code": f.code, "category": f.category, "severity": f.severity,
-            "start": f.start, "end": f.end, "message": f.message}
+            "start": f.start, "end": f.end, "message": f.message,
+            "sources": [s.model_dump() for s in f.sources]}
+
+
+def claims_out(draft: str, prospect: Prospect, policy: Policy) -> list[dict[str, Any]]:
+    """The line's claims with the record spans each traces to (provenance; no sources: ungrounded)."""
+    return [{"start": c.start, "end": c.end, "text": c.text,
+             "sources": [{"field": s.field, "start": s.start, "end": s.end, "text": s.text} for s in c.sources[:3]]}
+            for c in claims(draft, prospect, policy.rules)]
 
 
 def gate_case(case: GateCase, policy: Policy, critic: CriticModel | None,
@@ -73,7 +81,7 @@ def gate_case(case: GateCase, policy: Policy, critic: CriticModel | None,
         confidence = result.confidence
     decision = decide_route(findings, confidence, policy.route, key=case.id, critic_used=critic is not None)
     return {"id": case.id, "route": decision.route, "findings": [_finding_out(f) for f in findings],
-            "confidence": confidence}
+            "confidence": confidence, "claims": claims_out(case.draft, case.prospect, policy)}
 
 
 def gate_cases(cases: list[GateCase], policy: Policy | None, critic: CriticModel | None,

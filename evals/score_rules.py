@@ -28,6 +28,7 @@ class CaseResult:
     errors: list[str]
     draft: str
     findings: list[Finding]
+    kind: str = ""
 
     @property
     def flagged(self) -> bool:
@@ -66,6 +67,19 @@ class Score:
         """Share of good cases with no finding."""
         return sum(not r.flagged for r in self.good) / len(self.good) if self.good else 1.0
 
+    def by_class(self) -> dict[str, tuple[str, int, int]]:
+        """For each threat or near-miss class of a labelled corpus: (label, cases handled right, cases), where right
+        means flagged for a bad line and passed for a good one."""
+        out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        labels: dict[str, str] = {}
+        for r in self.results:
+            if not r.kind:
+                continue
+            labels[r.kind] = r.label
+            out[r.kind][1] += 1
+            out[r.kind][0] += r.flagged if r.label == "bad" else not r.flagged
+        return {k: (labels[k], v[0], v[1]) for k, v in sorted(out.items())}
+
     def category_recall(self) -> dict[str, tuple[int, int]]:
         """For each labelled error category: (cases where a rule found that category, cases with it)."""
         out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -100,7 +114,7 @@ def score_cases(cases: list[dict[str, object]], policy: RulesPolicy | None = Non
         draft = str(case["draft"])
         score.results.append(CaseResult(
             id=str(case.get("id", "")), label=str(case["label"]), errors=list(case.get("errors") or []),  # type: ignore[call-overload]
-            draft=draft, findings=run_rules(draft, prospect, rules_policy),
+            draft=draft, findings=run_rules(draft, prospect, rules_policy), kind=str(case.get("class") or ""),
         ))
     return score
 
@@ -115,6 +129,11 @@ def report(score: Score) -> str:
     ]
     for category, (found, total) in score.category_recall().items():
         lines.append(f"  {category:20s} {found}/{total}")
+    classes = score.by_class()
+    if classes:
+        lines += ["", "per class (bad: flagged; good: passed):"]
+        for kind, (label, right, total) in classes.items():
+            lines.append(f"  {kind:24s} {label:4s} {right:3d}/{total:<3d} {right / total:6.1%}")
     missed_bad = [r for r in score.results if r.label == "bad" and not r.flagged]
     wrong_cat = [r for r in score.results if r.label == "bad" and r.flagged and not set(r.errors) <= r.categories]
     false_alarms = [r for r in score.good if r.flagged]

@@ -26,7 +26,7 @@ from firstpass.terminal import one_line
 from graph.builder import build_graph
 from graph.human import Decision
 from graph.models import unregister_client
-from graph.nodes import safe_rules
+from graph.nodes import edit_rules, safe_rules
 from graph.state import Context, State
 
 log = logging.getLogger(__name__)
@@ -300,7 +300,7 @@ class Firstpass:
         status, final = item.status, item.final_line
         if decision.action == "edit":
             final = (decision.line or "").strip()
-            still = safe_rules(final, item.prospect, self.context)
+            still = edit_rules(final, item.prospect, self.context)
             if still and not decision.force:
                 codes = ", ".join(sorted({f.code for f in still}))
                 raise DecisionError(f"rules still fire on the edited line ({codes}); nothing changed")

@@ -9,7 +9,7 @@ from langgraph.types import interrupt
 
 from critics.context import screen
 from critics.critic import critique, describe_error, failed_result
-from critics.findings import Finding
+from critics.findings import Finding, about_the_line
 from critics.gate import decide_route
 from critics.prospect import Prospect
 from critics.rules import run_rules
@@ -85,8 +85,14 @@ def human(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context
     response = interrupt(review_request(state, ctx.policy.route.max_regenerate_rounds))
     prospect = Prospect.model_validate(state["prospect"])
-    return apply_response(state, response, lambda line: safe_rules(line, prospect, ctx),
+    return apply_response(state, response, lambda line: edit_rules(line, prospect, ctx),
                           ctx.policy.route.max_regenerate_rounds)
+
+
+def edit_rules(line: str, prospect: Prospect, ctx: Context) -> list[Finding]:
+    """The rules on a reviewer's edit: judged on the line alone, since the record's own flag (an instruction in
+    it) was on screen with the item and is acknowledged by the decision."""
+    return about_the_line(safe_rules(line, prospect, ctx))
 
 
 def safe_rules(line: str, prospect: Prospect, ctx: Context) -> list[Finding]:

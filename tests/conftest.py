@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,8 +27,19 @@ DEV_SET = REPO.parent / "shared" / "data" / "dev.jsonl"
 
 
 def good_line(messages: list[dict[str, str]]) -> str:
-    """A line that passes every rule for the prospect in the prompt."""
-    return f"The new office is a big step for {company_of(messages)}."
+    """A line that passes every rule for the prospect in the prompt: it names the company and one fact (the city)."""
+    prompt = messages[-1]["content"]
+    company = company_of(messages)
+    if "office" in prompt.split("Notes: ", 1)[-1]:
+        return f"The new office is a big step for {company}."
+    city = prompt.split("City: ", 1)[1].split("\n", 1)[0].strip() if "City: " in prompt else "-"
+    if city in ("", "-"):
+        notes = prompt.split("Notes: ", 1)[1].split("[", 1)[0] if "Notes: " in prompt else ""
+        words = [w for w in re.findall(r"[A-Za-z]{4,}", notes) if w.lower() not in company.lower()]
+        city = max(words, key=len) if words else ""
+    if not city:
+        return f"The new office is a big step for {company}."
+    return f"The {city} news is a big step for {company}."
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -36,7 +36,19 @@ def answer(body: dict[str, Any], mode: str) -> dict[str, Any]:
     user = next((m["content"] for m in reversed(body.get("messages", [])) if m.get("role") == "user"), "")
     company = re.search(r"Company: (.+)", user or "")
     name = company.group(1).strip() if company else "your team"
-    return _completion(model, {"role": "assistant", "content": f"{name} has had a busy year."})
+    city = re.search(r"City: (.+)", user or "")
+    where = city.group(1).strip() if city else "-"
+    notes = re.search(r"Notes: (.+)", user or "")
+    said = notes.group(1).split("[", 1)[0].split(".", 1)[0].strip() if notes else ""
+    said = " ".join(said.split()[:8])
+    # A line with one fact of the record (its city, or what its notes say), so that a plain record is not flagged.
+    if where not in ("", "-"):
+        line = f"{name} has had a busy year in {where}."
+    elif said and said != "-":
+        line = f"{name} has had a busy year: {said[0].lower()}{said[1:]}."
+    else:
+        line = f"{name} has had a busy year."
+    return _completion(model, {"role": "assistant", "content": line})
 
 
 def make_server(port: int = 0, delay: float = 0.2, mode: str = "ok") -> ThreadingHTTPServer:

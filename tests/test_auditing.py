@@ -70,7 +70,7 @@ def test_the_app_audits_every_line_of_a_new_gate_then_samples_less(make_app: App
     app.audit(sampled[0].id, Decision(action="reject", reviewer="ana", categories=["ungrounded_claim"]))
     assert _auto_approved(app, "c", 1, start=200)[0].audit_rate == pytest.approx(22 / 29)
     for item in sampled[1:3]:
-        line = f"A better line for {item.prospect.company}."
+        line = f"A better line for {item.prospect.company} in {item.prospect.city}."
         app.audit(item.id, Decision(action="edit", reviewer="ana", line=line))
     again = _auto_approved(app, "e", 3, start=400)
     assert all(i.audit_rate == 1.0 and i.audit_sample and "every line" in (i.audit_reason or "") for i in again)

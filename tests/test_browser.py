@@ -219,7 +219,7 @@ def test_regenerate_with_feedback(browser: Browser, panel: Panel) -> None:
     expect(page.locator("#fp-message")).to_contain_text("Regenerated item")
     expect(draft(page)).to_have_text(LINES["Beta Labs"])
     item = panel.app.item(panel.item_id("Acme Dental"))
-    assert item.rounds == 1 and item.draft == "Acme Dental looks like a thoughtful team to follow."
+    assert item.rounds == 1 and item.draft == "Acme Dental looks like a thoughtful team to follow in Reno."
     assert item.status == "auto_approved"
     assert "No offers and no hype." in drafter_for(panel.app.context.drafter).calls[-1][-1]["content"]
     page.context.close()

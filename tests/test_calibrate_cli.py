@@ -33,7 +33,7 @@ def shadow_verdicts(make_app: AppFactory, n: int, edits: int = 0) -> None:
     run_batch(app, todo(app, "shadow"), concurrency=4)
     for k, item in enumerate(app.store.items(run="shadow")):
         assert item.status == "review" and item.gate_route == "auto"
-        line = f"A better line for {item.prospect.company}."
+        line = f"A better line for {item.prospect.company} in {item.prospect.city}."
         app.decide(item.id, Decision(action="edit", reviewer="ana", line=line) if k < edits
                    else Decision(action="approve", reviewer="ana"))
 

@@ -20,7 +20,7 @@ from graph.models import ModelCall
 
 from fakes import FakeCritic, FakeDrafter
 from stubserver import start_in_thread
-from tests.conftest import DEV_SET, REPO, company_of
+from tests.conftest import DEV_SET, REPO, good_line
 
 DEMO_CSV = REPO / "firstpass" / "demo" / "prospects.csv"
 
@@ -119,10 +119,14 @@ def test_gate_rules_only_output_format(home: Path, tmp_path: Path, capsys: pytes
     assert main(["gate", str(DEV_SET), "--rules-only", "--out", str(out)]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 60
-    assert set(rows[0]) == {"id", "route", "findings", "confidence"}
+    assert set(rows[0]) == {"id", "route", "findings", "confidence", "claims"}
     assert all(r["confidence"] is None and r["route"] in ("auto", "review") for r in rows)
     flagged = next(r for r in rows if r["findings"])
-    assert set(flagged["findings"][0]) == {"source", "code", "category", "severity", "start", "end", "message"}
+    assert set(flagged["findings"][0]) == {"source", "code", "category", "severity", "start", "end", "message",
+                                           "sources"}
+    # Provenance: every claim carries the record spans it traces to, named by field.
+    claim = next(c for r in rows for c in r["claims"] if c["sources"])
+    assert set(claim) == {"start", "end", "text", "sources"} and set(claim["sources"][0]) == {"field", "start", "end", "text"}
     assert "bad lines flagged" in capsys.readouterr().err
 
 
@@ -132,7 +136,9 @@ def test_gate_with_critic(stub: str, tmp_path: Path, capsys: pytest.CaptureFixtu
                                  "draft": "Acme's new plant is a big step."}) + "\n")
     assert main(["gate", str(cases)]) == 0
     (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert row == {"id": "1", "route": "auto", "findings": [], "confidence": 0.93}
+    assert row["claims"][0]["text"] == "Acme" and row["claims"][0]["sources"][0]["field"] == "company"
+    assert {k: v for k, v in row.items() if k != "claims"} == {"id": "1", "route": "auto", "findings": [],
+                                                               "confidence": 0.93}
 
 
 def test_gate_bad_input_names_the_line(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -290,7 +296,7 @@ NEVER_SENT = ("dana@zincbakery.com", "dana.reyes@gmail.com", "sam@acmetools.com"
 @pytest.fixture
 def fake_models(home: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[FakeDrafter, FakeCritic]:
     """The fake drafter and critic a real `run` talks to, keeping every message they receive."""
-    drafter = FakeDrafter(lambda messages: f"{company_of(messages)} has had a busy year.")
+    drafter = FakeDrafter(good_line)
     critic = FakeCritic()
     monkeypatch.setattr(session, "open_models", lambda settings: nullcontext(session.Models(drafter, critic)))
     return drafter, critic

@@ -95,7 +95,7 @@ def test_edit_that_still_fires_needs_an_explicit_approve_anyway(app: Firstpass) 
     # One edit policy for the panel and the command line: a save keeps it in review, a second key approves it.
     session, _ = handlers.open_next(app, "alice", Session())
     item_id = session.item_id
-    line = "Acme Dental has a free trial."
+    line = "Acme Dental has a free trial for every clinic."
     session, view = handlers.decide(app, "alice", session, "edit", line=line)
     assert session.item_id == item_id and "Rules still fire on your edit (pricing" in view.message
     assert app.item(item_id).status == "review" and app.item(item_id).draft == line
@@ -149,7 +149,7 @@ def test_regenerate_redrafts_through_the_graph(app: Firstpass) -> None:
     assert len(drafter_for(app.context.drafter).calls) == calls + 1
     assert "no offers, please" in drafter_for(app.context.drafter).calls[-1][-1]["content"]
     item = app.item(beta)
-    assert item.draft == "Beta Labs looks like a thoughtful team to follow." and item.rounds == 1
+    assert item.draft == "Beta Labs looks like a thoughtful team to follow in Boise." and item.rounds == 1
     assert item.status == "auto_approved"
     assert "passed the gate" in view.message
     [row] = app.store.audit_log(beta)

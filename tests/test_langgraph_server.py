@@ -99,7 +99,7 @@ def test_agent_inbox_round_trip(server: Server) -> None:
         # The HumanInterrupt as Agent Inbox reads it.
         assert request["action_request"]["action"] == "review_first_line"
         line = request["action_request"]["args"]["line"]
-        assert line == f"{prospect['company']} has had a busy year."
+        assert line.startswith(f"{prospect['company']} has had a busy year")
         assert request["config"]["allow_accept"] and request["config"]["allow_edit"]
         if how == "accept":
             response = [{"type": "accept", "args": None}]

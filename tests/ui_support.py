@@ -27,9 +27,11 @@ CONFIDENCES = {"Acme Dental": 0.1, "Beta Labs": 0.3, "Delta Roofing": 0.5}
 FEEDBACK_MARK = "A reviewer turned down the line"
 
 
-def clean_line(company: str) -> str:
-    """A line that no rule flags (the fake critic passes it too)."""
-    return f"{company} looks like a thoughtful team to follow."
+def clean_line(company: str, city: str = "") -> str:
+    """A line that no rule flags (the fake critic passes it too): the company and one fact, its city."""
+    if not city or city == "-":
+        return f"{company} looks like a thoughtful team to follow."
+    return f"{company} looks like a thoughtful team to follow in {city}."
 
 
 def _field(messages: list[dict[str, str]], name: str) -> str:
@@ -47,10 +49,10 @@ class ScriptedDrafter(FakeDrafter):
         super().__init__(self._answer)
 
     def _answer(self, messages: list[dict[str, str]]) -> str:
-        company = _field(messages, "Company")
+        company, city = _field(messages, "Company"), _field(messages, "City")
         if FEEDBACK_MARK in messages[-1]["content"]:
-            return (self.regenerated or "{company} looks like a thoughtful team to follow.").format(company=company)
-        return self.lines.get(company, clean_line(company))
+            return (self.regenerated or clean_line("{company}", city)).format(company=company)
+        return self.lines.get(company, clean_line(company, city))
 
 
 def policy(audit_rate: float = 0.0, min_display_ms: float = 0.0, canary_rate: float = 0.0) -> Policy:

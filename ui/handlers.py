@@ -24,7 +24,7 @@ from firstpass.evalrun import history_row
 from firstpass.export import ExportError, export_run
 from firstpass.service import DecisionError, Firstpass
 from graph.human import Decision
-from graph.nodes import safe_rules
+from graph.nodes import edit_rules
 from ui import render
 
 log = logging.getLogger(__name__)
@@ -296,7 +296,7 @@ def check_line(app: Firstpass, item_id: int | None, line: str) -> str:
     except KeyError:
         return ""
     edited = (line or "").strip()
-    return (render.check_html(safe_rules(edited, item.prospect, app.context))
+    return (render.check_html(edit_rules(edited, item.prospect, app.context))
             + render.diff_html(item.ai_line or item.draft or "", edited))
 
 

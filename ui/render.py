@@ -64,6 +64,7 @@ def findings_html(findings: Sequence[Finding], draft: str | None = None) -> str:
         span = _valid_span(f, len(draft)) if draft else None
         quote = f' <q class="fp-quote">{esc(draft[span[0]:span[1]])}</q>' if span and draft else ""
         fix = f'<div class="fp-fix">Fix: {esc(f.suggested_fix)}</div>' if f.suggested_fix else ""
+        fix += sources_html(f)
         rows.append(
             f'<li class="fp-finding fp-{esc(f.severity)} fp-from-{esc(f.source)}"><span class="fp-num">{n}</span>'
             f' <span class="fp-src fp-src-{esc(f.source)}">{esc(SOURCE_LABEL.get(f.source, f.source))}</span>'
@@ -71,6 +72,15 @@ def findings_html(findings: Sequence[Finding], draft: str | None = None) -> str:
             f' <span class="fp-msg">{esc(f.message)}</span>{quote}{fix}</li>'
         )
     return f'<ol class="fp-findings">{"".join(rows)}</ol>'
+
+
+def sources_html(f: Finding) -> str:
+    """Where in the record a finding's evidence sits (provenance): each source's field and text."""
+    if not f.sources:
+        return ""
+    items = "".join(f'<li><span class="fp-src-field">{esc(s.field)}</span> [{s.start}:{s.end}] '
+                    f'<q class="fp-src-text">{esc(s.text[:200])}</q></li>' for s in f.sources[:4])
+    return f'<ul class="fp-sources" aria-label="In the record">{items}</ul>'
 
 
 def suggestions_html(categories: Sequence[str]) -> str:

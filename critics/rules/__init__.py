@@ -13,7 +13,7 @@ from critics.policy import RulesPolicy
 from critics.prospect import Prospect
 from critics.registry import RULES
 from critics.rules import characters, form, grounding, leaks_injection, names, spam_tone
-from critics.rules.analysis import CURRENT_ANALYSIS, analyse
+from critics.rules.analysis import CURRENT_ANALYSIS, analyse, claims
 
 CONCERNS = (form, names, grounding, spam_tone, leaks_injection, characters)
 
@@ -43,4 +43,4 @@ def run_rules(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Findi
     return findings
 
 
-__all__ = ["CONCERNS", "run_rules"]
+__all__ = ["CONCERNS", "claims", "run_rules"]

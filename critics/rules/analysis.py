@@ -21,10 +21,30 @@ from difflib import SequenceMatcher
 from functools import cached_property, lru_cache
 from typing import Any, cast
 
-from critics.findings import Category, Finding, Severity
-from critics.normalise import normalise_text
+from anyascii import anyascii
+from rapidfuzz import fuzz
+
+from critics.findings import Category, Finding, Severity, SourceSpan
+from critics.normalise import leet_fold, normalise_text
 from critics.policy import RulesPolicy
 from critics.prospect import Prospect
+from critics.provenance import (
+    Claim,
+    Source,
+    base_form,
+    fact_index,
+    foreign_number,
+    is_english,
+    is_english_record,
+    is_phrasing,
+    language_of,
+    line_language,
+    phrasing_phrases,
+    scaled_numbers,
+    trace_word,
+    word_stems,
+)
+from critics.record import Quarantined, lexicon_verbs, read_record
 
 Span = tuple[int, int]
 
@@ -416,6 +436,8 @@ class _Compiled:
     org: frozenset[str]
     abbrev: frozenset[str]
     shout_words: frozenset[str]
+    untraced_limit: int = 2
+    action_verbs: frozenset[str] = frozenset()
 
 
 _NAME = r"([^\W\d_][^\W\d_]*(?:[-'’][^\W\d_]+)*)"
@@ -465,6 +487,8 @@ def _compile(policy: RulesPolicy) -> _Compiled:
         org=frozenset(fold(w).rstrip(".") for w in policy.org_words),
         abbrev=frozenset(fold(w).rstrip(".") for w in policy.abbreviations),
         shout_words=frozenset(w for t in word_sets for w in _WORD.findall(t)) | frozenset(fold(w) for w in policy.common_words),
+        untraced_limit=policy.untraced_word_limit,
+        action_verbs=frozenset(fold(w) for w in policy.action_verbs),
     )
 
 
@@ -504,6 +528,8 @@ class _Record:
     injected_folded: str
     inj_strong: tuple[str, ...]
     inj_words: frozenset[str]
+    quarantined: tuple[Quarantined, ...] = ()
+    fact_cells: tuple[tuple[str, str], ...] = ()
 
     # Only some drafts need these (a number, an acronym, a name at the end), so they are computed on
     # first use: most records are analysed for exactly one draft.
@@ -518,16 +544,40 @@ class _Record:
         return frozenset(people - set(self.company_folded.split()) - set(self.city_folded.split()))
 
     @cached_property
+    def language(self) -> str | None:
+        """The language of the record's facts, when it is not English (for stemming)."""
+        return language_of(self.tokens)
+
+    @cached_property
+    def translit_tokens(self) -> frozenset[str]:
+        """The record's words in Latin letters (transliterated), to match names a line writes in another script."""
+        return frozenset(fold(anyascii(t)).lower() for t in self.tokens)
+
+    @cached_property
+    def english(self) -> bool:
+        """Are the record's facts written in English (so that a line's words can be traced to them)?"""
+        return is_english_record(self.clean, self.tokens)
+
+    @cached_property
+    def fact_stems(self) -> frozenset[str]:
+        """The stems of every fact word, in English and in the record's language."""
+        lang = self.language
+        return frozenset(st for t in self.tokens for st in word_stems(base_form(t), lang))
+
+    @cached_property
     def numbers(self) -> frozenset[float]:
-        return frozenset(v for _s, _e, v in _numbers(self.clean_folded, self.tokens))
+        found = {v for _s, _e, v in _numbers(self.clean_folded, self.tokens)}
+        if not self.english:
+            found.update(v for v in map(foreign_number, self.tokens) if v is not None)
+            found.update(scaled_numbers(self.clean_folded))
+        return frozenset(found)
 
 
 def _prospect_key(p: Prospect) -> tuple[object, ...]:
-    # The record is read through the same normalisation as the line: an instruction split by zero-width spaces,
-    # or spelled with look-alike letters, is still an instruction.
-    n = normalise_text
-    return (n(p.first_name), n(p.last_name), n(p.title), n(p.company), n(p.industry), n(p.city), n(p.website),
-            n(p.notes), tuple((k, n(v)) for k, v in p.extra.items()))
+    # The raw values: the record reading (critics.record) normalises them itself, and must see what the
+    # normalisation would drop (tag characters, bidi overrides) to quarantine it.
+    return (p.first_name, p.last_name, p.title, p.company, p.industry, p.city, p.website, p.notes,
+            tuple(p.extra.items()))
 
 
 def _tokens(text_folded: str) -> set[str]:
@@ -552,39 +602,49 @@ def _find_company(folded: str, company: str) -> list[Span]:
         while start != -1:
             found.append((start, start + len(company)))
             start = folded.find(company, start + 1)
-    end_word = _word_char(company[-1])
+    end_word = _word_char(company[-1]) and not _UNSPACED.match(company[-1])
+    start_word = not _UNSPACED.match(company[0])
     return [(s, e) for s, e in found
-            if (s == 0 or not _word_char(folded[s - 1])) and (not end_word or e == len(folded) or not _word_char(folded[e]))]
+            if (s == 0 or not start_word or not _word_char(folded[s - 1]))
+            and (not end_word or e == len(folded) or not _word_char(folded[e]))]
+
+
+# Scripts written without spaces between words (and Korean, whose particles attach to the word): a name in them
+# has no word boundary after it.
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\u0e00-\u0e7f]")
+_MARKS = "®™©℠"
+
+
+_FIELD_NAMES = ("first_name", "last_name", "title", "company", "industry", "city", "website", "notes")
+
+
+@lru_cache(maxsize=16384)
+def _read(text: str) -> str:
+    """A record value as the rules read it (critics.normalise), remembered: names and titles recur across rows."""
+    return normalise_text(text)
 
 
 @lru_cache(maxsize=4096)
 def _record(key: tuple[object, ...], comp: _Compiled) -> _Record:
-    first, last, _title, company, _industry, _city, _website, _notes, extra = key
-    values = [str(v) for v in key[:8]] + [str(v) for _k, v in cast("tuple[tuple[str, str], ...]", extra)]
-    values = [v for v in values if v]
-    clean_parts: list[str] = values
-    injected_parts: list[str] = []
-    # The common case, a record with no injection, costs one search over all fields together.
-    joined_folded = fold("\n".join(values))
-    joined_parts = _tokens(joined_folded)
-    if comp.injection.search(joined_folded, joined_parts):
-        clean_parts = []
-        for value in values:
-            sentences = _SENTENCE_SPLIT.split(value)
-            cut = len(sentences)
-            for i, sentence in enumerate(sentences):
-                if comp.injection.search(fold(sentence)):
-                    cut = i  # an injection runs to the end of its field: what follows is part of it
-                    break
-            clean_parts.append(" ".join(sentences[:cut]))
-            injected_parts.extend(sentences[cut:])
-    clean = "\n".join(p for p in clean_parts if p)
-    clean_folded = joined_folded if clean_parts is values else fold(clean)
-    tokens = joined_parts if clean_parts is values else _tokens(clean_folded)
-    company_words = fold(str(company)).split()
+    columns = cast("tuple[tuple[str, str], ...]", key[8])
+    fields = tuple((name, str(v)) for name, v in zip(_FIELD_NAMES, key[:8], strict=True) if v)
+    fields += tuple((k, str(v)) for k, v in columns if v)
+    # The policy's own signs of an instruction are looked for sentence by sentence only in a record that has one.
+    joined = fold("\n".join(_read(v) for _n, v in fields))
+    policy_signs = (lambda sentence: comp.injection.search(fold(normalise_text(sentence)))) if comp.injection.search(
+        joined) else None
+    reading = read_record(fields, policy_signs)
+    by_name = dict(reading.facts)
+    first, last, company, city = (_read(by_name.get(f, "")) for f in ("first_name", "last_name", "company", "city"))
+    industry, title = (_read(by_name.get(f, "")) for f in ("industry", "title"))
+    clean_parts = [_read(text) for _name, text in reading.facts]
+    clean = "\n".join(" ".join(p.split()) for p in clean_parts if p.strip())
+    clean_folded = fold(clean)
+    tokens = _tokens(clean_folded)
+    company_words = fold(company.rstrip(_MARKS).rstrip()).split()
     company_folded = " ".join(company_words)
     acronym = "".join(w[0] for w in company_words if w[0].isalnum() and w not in ("of", "the", "and"))
-    injected = " ".join(injected_parts)
+    injected = normalise_text(reading.injected)
     injected_folded = fold(injected)
     strong: list[str] = []
     words: set[str] = set()
@@ -601,22 +661,24 @@ def _record(key: tuple[object, ...], comp: _Compiled) -> _Record:
                 strong.append(word)
     strong = [s for s in strong if s and s not in clean_folded]
     return _Record(
-        first=fold(str(first).strip()),
-        first_parts=frozenset(p for p in fold(str(first)).replace("-", " ").split() if len(p) > 1),
-        last=fold(str(last).strip()),
-        company=str(company).strip(),
+        first=fold(first.strip()),
+        first_parts=frozenset(p for p in fold(first).replace("-", " ").split() if len(p) > 1),
+        last=fold(last.strip()),
+        company=company.strip(),
         company_folded=company_folded,
         company_words=frozenset(_tokens(company_folded)),
         company_acronym=acronym if len(acronym) >= 2 else "",
         tokens=tokens,
         clean=clean,
         clean_folded=clean_folded,
-        city_folded=fold(str(_city)),
-        place_words=frozenset(_PART.findall(fold(f"{_city} {_industry} {_title}"))),
+        city_folded=fold(city),
+        place_words=frozenset(_PART.findall(fold(f"{city} {industry} {title}"))),
         injected=injected,
         injected_folded=injected_folded,
         inj_strong=tuple(dict.fromkeys(strong)),
         inj_words=frozenset(words),
+        quarantined=reading.quarantined,
+        fact_cells=reading.facts,
     )
 
 
@@ -661,6 +723,13 @@ class _Analysis:
     shouts: list[Span] = field(default_factory=list)
     ungrounded_numbers: list[Span] = field(default_factory=list)
     injected_hits: list[tuple[int, int, str]] = field(default_factory=list)
+    ungrounded_words: list[Span] = field(default_factory=list)
+    leet: str | None = None  # the leetspeak reading of `folded`, when it differs
+    cross_language: bool = False  # the line and the record are written in different languages
+    line_lang: str = "en"
+    english: bool = True
+    requests: list[Span] = field(default_factory=list)
+    facts_used: int = 0
     sentence_break: int | None = None
     mask: list[Span] = field(default_factory=list)
 
@@ -687,6 +756,8 @@ def analyse(draft: str, prospect: Prospect, policy: RulesPolicy) -> _Analysis:
 
 def _build(draft: str, rec: _Record, comp: _Compiled) -> _Analysis:
     folded = fold(draft)
+    leet: str | None = leet_fold(folded)
+    leet = None if leet == folded else leet
     company_spans = _find_company(folded, rec.company_folded)
     parts = set(_PART.findall(folded))
     a = _Analysis(
@@ -699,8 +770,11 @@ def _build(draft: str, rec: _Record, comp: _Compiled) -> _Analysis:
         placeholders=[m.span() for m in PLACEHOLDER.finditer(draft)] if PLACEHOLDER_HINT.search(draft) else [],
         links=[m.span() for m in _LINK.finditer(folded)] if _LINK_HINT.search(folded) else [],
         parts=parts,
-        phrase_hits=comp.phrases.find(folded, parts),
+        phrase_hits=_phrase_hits(comp, folded, parts, leet),
+        leet=leet,
     )
+    a.line_lang = line_language(parts)
+    a.english = is_english(draft, parts, a.line_lang)
     # Text that other rules own is masked from the grounding checks, so one slip gives one finding.
     a.mask = a.company_spans + a.placeholders + a.links + a.phrase_hits["allowed"]
     if a.company_near:
@@ -710,8 +784,25 @@ def _build(draft: str, rec: _Record, comp: _Compiled) -> _Analysis:
     _find_injection(a)
     _find_names(a)
     _find_numbers(a)
+    _find_claim_words(a)
+    _find_requests(a)
     _find_sentence_break(a)
     return a
+
+
+# The word lists that leetspeak ("fr33", "gu4r4nt33d") is read for.
+_LEET_LISTS = ("pricing", "spam", "tone", "leak", "claim")
+
+
+def _phrase_hits(comp: _Compiled, folded: str, parts: set[str], leet: str | None) -> dict[str, list[Span]]:
+    """Hits of the policy's word lists, in the line as read and in its leetspeak reading (one for one, so the
+    spans are the same)."""
+    hits = comp.phrases.find(folded, parts)
+    if leet is not None:
+        more = comp.phrases.find(leet)
+        for name in _LEET_LISTS:
+            hits[name] = merge(hits[name] + more[name])
+    return hits
 
 
 def _company_near(folded: str, rec: _Record) -> tuple[int, int, str] | None:
@@ -821,6 +912,8 @@ def _find_names(a: _Analysis) -> None:
     # its words is unsupported, even if another ("Cheese") happens to be in the record.
     runs: list[list[int]] = []  # [start, end, ungrounded words, camel-case words]
     last_end = -10
+    lang = a.line_lang
+    english = a.english
     for m in _WORD.finditer(draft):
         tok = m.group()
         if tok.lower() == tok:
@@ -831,8 +924,17 @@ def _find_names(a: _Analysis) -> None:
         base = strip_possessive(folded[s:e])
         if base in comp.allowed or base in _NUMBER_WORDS:
             continue
+        if lang == "de" and not tok.isupper():
+            continue  # German capitalises every noun: a capital says nothing about a name
+        if not english and _is_initial(draft, s):
+            continue  # a capital opening a sentence in another language says nothing either
+        if (not base.isascii() or not rec.english) and _transliterated(base, rec):
+            a.facts_used += 1
+            continue
         if _is_initial(draft, s) and (base in comp.common or (len(base) > 4 and base.endswith(("ing", "ed", "ly")))):
             continue
+        if _is_initial(draft, s) and not tok.isupper() and _LOWER_NEXT.match(draft, e):
+            continue  # "Heat pumps ...", "Organic certification ...": a capital opening a sentence, then plain words
         bare = tok[:-2] if tok.endswith(("'s", "’s")) else tok
         letters = sum(ch.isalpha() for ch in bare) if bare.isupper() else 0
         if letters >= 2:
@@ -873,6 +975,29 @@ def _find_names(a: _Analysis) -> None:
             a.ungrounded_names.append((s, e))
 
 
+# A sentence's first word followed by a plain lower-case word ("Heat pumps"): not a name.
+_LOWER_NEXT = re.compile(r"[ -](?:[a-z][a-z'’-]*)\b")
+_VOWELS = str.maketrans("", "", "aeiouy")
+
+
+def _transliterated(word: str, rec: _Record) -> bool:
+    """Does a name in the line stand in the record in another script ("Murmansk" for "Мурманске", "Assyrtiko" for
+    "Ασύρτικο", "Jebel Ali" for "جبل علي", "Nimman" inside a Thai run)? Compared in Latin letters, by similarity,
+    and without vowels where the record's script writes none."""
+    latin = fold(anyascii(word)).lower()
+    if len(latin) < 3:
+        return False
+    bare = latin.translate(_VOWELS)
+    for other in rec.translit_tokens:
+        if latin == other or (len(latin) >= 4 and len(other) >= 8 and latin in other):
+            return True
+        if min(len(latin), len(other)) >= 4 and fuzz.ratio(latin, other) >= 80:
+            return True
+        if len(bare) >= 2 and bare == other.translate(_VOWELS) and len(other) >= 2:
+            return True
+    return False
+
+
 def _find_numbers(a: _Analysis) -> None:
     """Numbers in the line whose value the record does not state (in digits or in words)."""
     rec = a.rec
@@ -883,6 +1008,91 @@ def _find_numbers(a: _Analysis) -> None:
         if a.folded[s:e] in rec.injected_folded and rec.injected:
             continue
         a.ungrounded_numbers.append((s, e))
+
+
+def _shared_bigrams(folded: str, rec: _Record) -> int:
+    """Two-character pieces of a line in a script without spaces that also stand in the record's facts (outside the
+    company's name): how a Japanese or Chinese line uses a fact."""
+    text = folded.replace(rec.company_folded, " ") if rec.company_folded else folded
+    facts = rec.clean_folded.replace(rec.company_folded, " ") if rec.company_folded else rec.clean_folded
+    grams = {text[i:i + 2] for i in range(len(text) - 1) if _UNSPACED.match(text[i]) and _UNSPACED.match(text[i + 1])}
+    return sum(g in facts for g in grams)
+
+
+def _event_form(word: str) -> bool:
+    """A past or -ing form: it says what happened, which the record must state ("won", "closing", "launched")."""
+    return word.endswith(("ed", "ing")) or base_form(word) != word
+
+
+def _commentary(word: str, comp: _Compiled) -> bool:
+    """A common word of the policy (sentence openers, evaluations: "ready", "only", "major") that is not an event."""
+    return word in comp.common and not _event_form(word)
+
+
+def _find_claim_words(a: _Analysis) -> None:
+    """Content words of the line that trace to no fact (claim provenance, see critics.provenance), and how many
+    words of the line do trace to one (none at all: the line is generic)."""
+    rec, comp, draft = a.rec, a.comp, a.draft
+    injected = [(s, e) for s, e, _ in a.injected_hits]
+    skip = a.mask + injected + a.ungrounded_names + a.other_companies + [(s, e) for s, e, _ in a.misspelled]
+    phrases = phrasing_phrases()
+    if phrases is not None and " " in a.folded:
+        skip += [m.span() for m in phrases.finditer(a.folded)]
+    numbers = {(s, e) for s, e in a.ungrounded_numbers}
+    lang = rec.language
+    untraced: list[Span] = []
+    weight = 0
+    # Words are traced only between an English line and an English record: a translation shares no words.
+    english = a.english and rec.english
+    a.cross_language = a.english != rec.english
+    if _UNSPACED.search(draft):
+        a.facts_used += _shared_bigrams(a.folded, rec)
+    tokens, company, first = rec.tokens, rec.company_words, rec.first
+    for m in _PART.finditer(a.folded):
+        word = m.group()
+        # The cheap set tests first: most words of a line are in the record or are phrasing.
+        if word in company or word == first:
+            continue
+        if len(word) < 3 or not word.isalpha() or word in _NUMBER_WORDS:
+            if word.isdigit():
+                s, e = m.span()
+                if (s, e) not in numbers and not overlaps(s, e, skip):
+                    a.facts_used += word in tokens or float(word) in rec.numbers
+            continue
+        if word in tokens or _grounded(word, tokens):
+            if word not in rec.first_parts:
+                a.facts_used += not is_phrasing(word, lang)
+            continue
+        if not english or is_phrasing(word, lang) or word in comp.allowed or _commentary(word, comp):
+            continue
+        s, e = m.span()
+        if draft[s].isupper() and not _is_initial(draft, s):
+            continue  # a name: the names check owns it
+        if any(st in rec.fact_stems for st in word_stems(base_form(word), lang)):
+            a.facts_used += 1
+            continue
+        if overlaps(s, e, skip):
+            continue
+        untraced.append((s, e))
+        # A past form says what happened: an event the record must state. Other words may only comment.
+        weight += 2 if _event_form(word) and not word.endswith("ing") else 1
+    if weight > comp.untraced_limit:
+        a.ungrounded_words = untraced
+
+
+# Where a clause starts: the line's start, after a comma, colon, semicolon or dash, or after a joining word.
+_CLAUSE = re.compile(r"(?:^|[,;:—–(]\s*|\b(?:so|and|then|now|just|please|kindly|simply|or)\s+)(?:(?:please|kindly|just|simply)\s+)?([^\W\d_]+)(?![\w'’-])")
+
+
+def _find_requests(a: _Analysis) -> None:
+    """Imperatives that open a clause and ask the reader to act ("so reply with ...", "verify yours at ...")."""
+    verbs = a.comp.action_verbs
+    for m in _CLAUSE.finditer(a.folded):
+        word = m.group(1)
+        if (word in verbs or word in lexicon_verbs()) and not overlaps(m.start(1), m.end(1), a.company_spans):
+            if a.draft[m.start(1)].isupper() and m.start(1) > 0 and not _is_initial(a.draft, m.start(1)):
+                continue  # a capitalised word inside the line is a name ("Call Nine Radio")
+            a.requests.append(m.span(1))
 
 
 def _find_sentence_break(a: _Analysis) -> None:
@@ -914,14 +1124,20 @@ def _find_sentence_break(a: _Analysis) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def finding(code: str, severity: Severity, span: Span | None, message: str, fix: str | None = None) -> Finding:
+def finding(code: str, severity: Severity, span: Span | None, message: str, fix: str | None = None,
+            sources: list[SourceSpan] | None = None) -> Finding:
     # model_construct skips validation (a third of a rule's cost on a flagged line); every value here
     # comes from this module, and the tests check each rule's category and spans.
     return Finding.model_construct(
         source="rule", code=code, category=cast(Category, code.split(".", 1)[0]),
         severity=severity, start=span[0] if span else None, end=span[1] if span else None,
-        message=message, suggested_fix=fix,
+        message=message, suggested_fix=fix, sources=sources or [],
     )
+
+
+def quarantine_sources(a: _Analysis) -> list[SourceSpan]:
+    """The quarantined instructions of the record as finding sources (field, span, the text as read)."""
+    return [SourceSpan(field=q.field, start=q.start, end=q.end, text=q.text[:300]) for q in a.rec.quarantined]
 
 
 def term_hits(a: _Analysis, name: str, pattern: _PatternSet | None = None, exclude: str = "") -> list[Span]:
@@ -930,6 +1146,8 @@ def term_hits(a: _Analysis, name: str, pattern: _PatternSet | None = None, exclu
     found = list(a.phrase_hits.get(name, ()))
     if pattern is not None:
         found.extend(pattern.spans(a.folded))
+        if a.leet is not None:
+            found.extend(pattern.spans(a.leet))
     hits = []
     excluded = a.phrase_hits.get(exclude, []) if exclude else []
     for s, e in found:
@@ -957,3 +1175,35 @@ def merge(spans: list[Span]) -> list[Span]:
             out.append((s, e))
     return out
 
+
+
+def claims(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Claim]:
+    """Every factual word of a line (names, numbers, content words; not phrasing) with the record spans it traces
+    to: the provenance the panel and `firstpass gate --out` show. A claim with no sources is ungrounded."""
+    from critics.normalise import normalise
+
+    norm = normalise(draft)
+    a = analyse(norm.text, prospect, policy)
+    rec = a.rec
+    index = fact_index(rec.fact_cells, rec.language)
+    out: list[Claim] = []
+    for s, e in a.company_spans:
+        company = [Source(f, 0, len(t), t) for f, t in rec.fact_cells if f == "company"]
+        out.append(Claim(s, e, a.draft[s:e], tuple(company)))
+    injected = [(x, y) for x, y, _ in a.injected_hits]
+    for m in _PART.finditer(a.folded):
+        s, e = m.span()
+        word = m.group()
+        if overlaps(s, e, a.company_spans) or overlaps(s, e, a.placeholders) or overlaps(s, e, a.links):
+            continue
+        if not word.isdigit() and (len(word) < 3 or is_phrasing(word, rec.language) or _commentary(word, a.comp)):
+            continue
+        sources = () if overlaps(s, e, injected) else trace_word(base_form(word), index, rec.language)
+        out.append(Claim(s, e, a.draft[s:e], sources))
+    if norm.origin is not None:
+        mapped = []
+        for c in out:
+            start, end = norm.span(c.start, c.end)
+            mapped.append(Claim(start or 0, end or 0, draft[start or 0:end or 0], c.sources))
+        out = mapped
+    return sorted(out, key=lambda c: c.start)
