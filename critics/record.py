@@ -39,15 +39,6 @@ TEXT_FIELDS = ("title", "industry", "city", "website", "notes")
 
 
 @dataclass(frozen=True)
-class Span:
-    """A stretch of one record field: the field's name and the [start, end) offsets in its original text."""
-
-    field: str
-    start: int
-    end: int
-
-
-@dataclass(frozen=True)
 class Quarantined:
     """Text of the record that is not a fact: where it is, what it reads as, and why it was quarantined."""
 
@@ -233,7 +224,6 @@ class _Lexicon:
     prefix_lengths: frozenset[int]
     stems: dict[str, dict[str, frozenset[str]]]  # language -> concept -> Snowball stems of its single words
     english_verbs: frozenset[str]  # English instruction verbs and their stems: English spells many nouns alike
-    phrase_firsts: frozenset[str] = frozenset()  # the first words of the phrases (first four letters of a stem)
     imperatives: tuple[str, ...] = ()  # Japanese and Korean verb forms that only an order uses
     languages: dict[tuple[str, object], frozenset[str]] = field(default_factory=dict)  # (concept, entry) -> tables
     # (first word, second word) -> the phrases that start so, with their concept (see _index)
@@ -371,7 +361,6 @@ def lexicon() -> _Lexicon:
         raw_phrases={c: tuple(sorted(v)) for c, v in raw_phrases.items()},
         prefix_lengths=frozenset(len(p) for v in prefixes.values() for p in v),
         stems={lang: {c: frozenset(v) for c, v in by.items()} for lang, by in stems.items()},
-        phrase_firsts=frozenset(p[0][0][:4] if p[0][1] else p[0][0] for v in phrases.values() for p in v),
         english_verbs=frozenset(english) | frozenset(stems.get("en", {}).get("verbs", ())),
         imperatives=tuple(sorted((e for e in imperatives if not e.isascii()), key=len, reverse=True)),
         languages={k: frozenset(v) for k, v in langs.items()},
@@ -435,11 +424,6 @@ def _word_hits(token: str) -> frozenset[Hit]:
     return frozenset(found)
 
 
-@lru_cache(maxsize=65536)
-def _word_concepts(token: str) -> frozenset[str]:
-    return frozenset(c for c, _lang in _word_hits(token))
-
-
 def _phrase_at(tokens: list[str], i: int, phrase: tuple[tuple[str, bool], ...]) -> bool:
     if i + len(phrase) > len(tokens):
         return False
@@ -465,10 +449,6 @@ def _phrases_from(tokens: list[str], i: int) -> list[tuple[str, Phrase]]:
     return out
 
 
-def _may_start_phrase(tokens: list[str]) -> bool:
-    return any(_phrases_from(tokens, i) for i in range(len(tokens) - 1))
-
-
 @lru_cache(maxsize=1)
 def lexicon_verbs() -> frozenset[str]:
     """The lexicon's instruction verbs matched as whole words (every language that has spaces)."""
@@ -485,23 +465,29 @@ def concept_hits(sentence: str, skip: frozenset[int] = frozenset()) -> list[tupl
     tokens = _words(folded)
     lex = lexicon()
     out: list[tuple[str, int, frozenset[str]]] = []
+    hits = [_word_hits(t) for t in tokens]
+    heads = lex.pair_heads
+    starts = [i for i in range(len(tokens) - 1) if tokens[i] in heads or "~" + tokens[i][:4] in heads]
+    ascii_text = sentence.isascii()
+    if ascii_text and not starts and not any(hits):
+        return out  # most sentences of a record: no word of any table, no phrase, nothing else to look for
     # In English text an English function word is English: Hungarian "ön" folds to "on", Polish "was" is "you".
     english = vocabulary().function.get("en", frozenset())
-    in_english = sentence.isascii() and line_language(set(tokens)) == "en"
+    in_english = ascii_text and line_language(set(tokens)) == "en"
     for i, token in enumerate(tokens):
-        if i in skip:
+        if i in skip or not hits[i]:
             continue
         by: dict[str, set[str]] = {}
-        for concept, lang in _word_hits(token):
+        for concept, lang in hits[i]:
             if lang == "en" or not (in_english and token in english):
                 by.setdefault(concept, set()).add(lang)
         out.extend((c, i, frozenset(v)) for c, v in by.items())
-    for i in range(len(tokens)):
+    for i in starts:
         if i in skip:
             continue
         for concept, phrase in _phrases_from(tokens, i):
             out.append((concept, i, lex.languages.get((concept, phrase), frozenset())))
-    if not sentence.isascii():
+    if not ascii_text:
         raw = _words(sentence.translate(_LOWER))
         for concept in CONCEPTS:
             if any(t in lex.raw_words[concept] for t in raw) or any(
@@ -519,19 +505,6 @@ def concept_hits(sentence: str, skip: frozenset[int] = frozenset()) -> list[tupl
         if any(s in folded for s in lex.imperatives):
             out.append(("imperative", -1, frozenset({"ja", "ko"})))
     return out
-
-
-def concepts(sentence: str, skip: frozenset[int] = frozenset(), language: str | None = None) -> dict[str, list[int]]:
-    """Which instruction concepts a sentence uses, each with the token positions where it does (`skip`: positions
-    of tokens that are part of a name; `language`: only that language's table, and English's, count)."""
-    found: dict[str, list[int]] = {}
-    for concept, i, langs in concept_hits(sentence, skip):
-        if language is None or language in langs or "en" in langs:
-            found.setdefault(concept, []).append(i)
-    return found
-
-
-_CAPITALISED = re.compile(r"[^\W\d_][^\W_]*")
 
 
 def _name_positions(sentence: str) -> frozenset[int]:
@@ -720,9 +693,11 @@ def _sentences(text: str) -> list[tuple[int, int]]:
 Check = Callable[[str], bool]
 
 
-def _instruction_at(text: str, spans_taken: list[tuple[int, int]], extra: Check | None = None) -> int | None:
-    """Where the first sentence that addresses the writer starts, outside stretches already quarantined (`extra`:
-    the policy's own signs of an instruction, one more way to tell)."""
+def _instruction_at(text: str, spans_taken: list[tuple[int, int]],
+                    extra: Check | None = None) -> tuple[int, int] | None:
+    """Where the first sentence that addresses the writer starts, and where its instruction ends: the end of the
+    field (what follows an instruction belongs to it), or the end of the sentence when the instruction is only
+    quoted in it. Stretches already quarantined are passed over; `extra`: the policy's own signs of an instruction."""
     for s, e in _sentences(text):
         if any(a <= s and e <= b for a, b in spans_taken):
             continue
@@ -730,10 +705,10 @@ def _instruction_at(text: str, spans_taken: list[tuple[int, int]], extra: Check 
         quotes = list(_QUOTED.finditer(sentence))
         outside = _QUOTED.sub(lambda m: " " * len(m.group()), sentence) if quotes else sentence
         if addresses_writer(outside) or (extra is not None and extra(outside)):
-            return s
+            return s, len(text)
         for q in quotes:
             if addresses_writer(q.group(1) or q.group(2) or "", quoted=True):
-                return s
+                return s, e
     return None
 
 
@@ -834,12 +809,18 @@ def read_field(name: str, value: str, extra: Check | None = None) -> tuple[str, 
         taken.append((a, len(original) if to_end else b, decoded, reason))
         spans.append((s, len(text) if to_end else e))
     if name not in NAME_FIELDS and _worth_reading(text, extra):
-        at = _instruction_at(text, spans, extra)
-        if at is not None:
-            at += len(text[at:]) - len(text[at:].lstrip())
-            a, _ = back(at, at + 1)
-            taken.append((a, len(original), text[at:].strip(), "addresses the model or the writer"))
-        elif _unreadable_run(_words(fold_word(text))) and _turned_reads_better(text) and _unreadable(text):
+        found = _instruction_at(text, spans, extra)
+        first = found
+        while found is not None:
+            at, until = found
+            spans.append((at, until))
+            at += len(text[at:until]) - len(text[at:until].lstrip())
+            a, b = back(at, until)
+            taken.append((a, len(original) if until == len(text) else b, text[at:until].strip(),
+                          "addresses the model or the writer"))
+            found = None if until == len(text) else _instruction_at(text, spans, extra)
+        if first is None and _unreadable_run(_words(fold_word(text))) and _turned_reads_better(text) and _unreadable(
+                text):
             for s, e in _sentences(text):
                 chunk = text[s:e]
                 if _reversed_reads_better(chunk):
@@ -854,8 +835,8 @@ def read_field(name: str, value: str, extra: Check | None = None) -> tuple[str, 
     merged: list[tuple[int, int, str, str]] = []
     for s, e, decoded, reason in taken:
         if merged and s <= merged[-1][1]:
-            first = merged[-1]
-            merged[-1] = (first[0], max(first[1], e), first[2], first[3])
+            prev = merged[-1]
+            merged[-1] = (prev[0], max(prev[1], e), prev[2], prev[3])
             continue
         merged.append((s, e, decoded, reason))
     chars = list(original)
