@@ -534,7 +534,15 @@ def addresses_writer(sentence: str, quoted: bool = False) -> bool:
     hits = concept_hits(sentence, _name_positions(sentence))
     if not hits:
         return False
-    languages = sorted({lang for _c, _i, langs in hits for lang in langs} | {"en"})
+    # English first (most instructions are English, and it is read with every table); then only the languages that
+    # have a word of their own here (a language whose every hit English shares reads as English does), most hits
+    # first.
+    own: dict[str, int] = {}
+    for _c, _i, langs in hits:
+        if "en" not in langs:
+            for lang in langs:
+                own[lang] = own.get(lang, 0) + 1
+    languages = ["en", *sorted(own, key=lambda lang: -own[lang])]
     return any(_addresses_in(sentence, quoted, language, hits) for language in languages)
 
 
