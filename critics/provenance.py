@@ -32,10 +32,38 @@ SNOWBALL = {
 }
 
 
-def fold_word(word: str) -> str:
-    """Lower-case with accents dropped, as the vocabulary and the record are compared."""
-    decomposed = unicodedata.normalize("NFKD", word.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace("’", "'")
+# The lexicon's normalisation (see the header of instruction_lexicon.toml): case folded, and the marks on Latin,
+# Greek and Cyrillic letters dropped; marks of other scripts (Devanagari vowel signs, harakat) kept.
+_LETTER_MAP = {"ı": "i", "ł": "l", "đ": "d", "ø": "o", "ħ": "h"}
+
+
+def _folds_marks(ch: str) -> bool:
+    code = ord(ch)
+    return code < 0x0530 or 0x1E00 <= code < 0x2000
+
+
+class _Fold(dict[int, str]):
+    """str.translate table: each character case-folded with its accents dropped, computed once per character."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        out = _LETTER_MAP.get(ch.lower())
+        if out is None:
+            folded = unicodedata.normalize("NFKC", ch).casefold()
+            if _folds_marks(ch) or unicodedata.combining(ch) and code < 0x0370:
+                folded = "".join(c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c))
+            out = folded
+        self[code] = out
+        return out
+
+
+_FOLD = _Fold()
+
+
+def fold_word(text: str) -> str:
+    """Case-folded with the accents of Latin, Greek and Cyrillic letters dropped: how the lexicon, the phrasing
+    vocabulary and the record's words are compared."""
+    return text.translate(_FOLD)
 
 
 _STEMMERS = threading.local()

@@ -32,7 +32,7 @@ from functools import lru_cache
 from importlib import resources
 
 from critics.normalise import normalise
-from critics.provenance import line_language, stem, vocabulary
+from critics.provenance import fold_word, line_language, stem, vocabulary
 
 NAME_FIELDS = ("first_name", "last_name", "company")
 TEXT_FIELDS = ("title", "industry", "city", "website", "notes")
@@ -232,31 +232,6 @@ class _Lexicon:
     pair_heads: frozenset[str] = frozenset()  # the first-word keys of phrase_index
 
 
-# The lexicon's normalisation (see the header of instruction_lexicon.toml): case folded, and the marks on Latin,
-# Greek and Cyrillic letters dropped; marks of other scripts (Devanagari vowel signs, harakat) kept.
-_LETTER_MAP = {"ı": "i", "ł": "l", "đ": "d", "ø": "o", "ħ": "h"}
-
-
-def _folds_marks(ch: str) -> bool:
-    code = ord(ch)
-    return code < 0x0530 or 0x1E00 <= code < 0x2000
-
-
-class _Fold(dict[int, str]):
-    """str.translate table: each character case-folded with its accents dropped, computed once per character."""
-
-    def __missing__(self, code: int) -> str:
-        ch = chr(code)
-        out = _LETTER_MAP.get(ch.lower())
-        if out is None:
-            folded = unicodedata.normalize("NFKC", ch).casefold()
-            if _folds_marks(ch) or unicodedata.combining(ch) and code < 0x0370:
-                folded = "".join(c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c))
-            out = folded
-        self[code] = out
-        return out
-
-
 class _Lower(dict[int, str]):
     """str.translate table for `fold = false` tables (Vietnamese): case folded, accents kept."""
 
@@ -266,13 +241,7 @@ class _Lower(dict[int, str]):
         return out
 
 
-_FOLD = _Fold()
 _LOWER = _Lower()
-
-
-def fold_word(text: str) -> str:
-    """Case-folded with the accents of Latin, Greek and Cyrillic letters dropped, as the lexicon is matched."""
-    return text.translate(_FOLD)
 
 
 # Combining marks of the scripts that need them: a word runs on through its vowel signs and harakat.
