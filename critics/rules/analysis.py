@@ -25,7 +25,7 @@ from anyascii import anyascii
 from rapidfuzz import fuzz
 
 from critics.findings import Category, Finding, Severity, SourceSpan
-from critics.normalise import leet_fold, normalise_text
+from critics.normalise import leet_fold, normalise, normalise_text
 from critics.policy import RulesPolicy
 from critics.prospect import Prospect
 from critics.provenance import (
@@ -1180,8 +1180,6 @@ def merge(spans: list[Span]) -> list[Span]:
 def claims(draft: str, prospect: Prospect, policy: RulesPolicy) -> list[Claim]:
     """Every factual word of a line (names, numbers, content words; not phrasing) with the record spans it traces
     to: the provenance the panel and `firstpass gate --out` show. A claim with no sources is ungrounded."""
-    from critics.normalise import normalise
-
     norm = normalise(draft)
     a = analyse(norm.text, prospect, policy)
     rec = a.rec
