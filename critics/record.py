@@ -720,7 +720,7 @@ def _worth_reading(text: str, extra: Check | None) -> bool:
             return True
     if _WRITING.search(folded) or (extra is not None and extra(text)):
         return True
-    return _unreadable_run(_words(folded)) and _turned_reads_better(text) and _unreadable(text)
+    return _unreadable(text)
 
 
 def _turned_reads_better(text: str) -> bool:
@@ -734,7 +734,7 @@ _ADDRESSEES = frozenset({"second_person", "addressee", "artefact"})
 
 
 def _unreadable_run(tokens: list[str]) -> bool:
-    """Six words in a row none of which is a function word: the only way a backwards or ROT13 sentence shows."""
+    """Six words in a row with at most one function word: the only way a backwards or ROT13 sentence shows."""
     common = vocabulary().function_all
     marks = [t in common for t in tokens if t.isalpha()]
     # One short word may be a function word of some language by chance ("si" backwards is "is").
@@ -747,18 +747,11 @@ def _function_words(text: str) -> int:
 
 
 def _unreadable(text: str) -> bool:
-    """Written backwards or in ROT13? A sentence that reads better so: its reversal, or its ROT13, uses at least two
-    more ordinary function words than the sentence itself."""
-    for s, e in _sentences(text):
-        chunk = text[s:e]
-        plain = _function_words(chunk)
-        if plain > 1:
-            continue
-        if _function_words(chunk[::-1]) >= plain + 2:
-            return True
-        if chunk.isascii() and _function_words(codecs.decode(chunk, "rot13")) >= plain + 2:
-            return True
-    return False
+    """Written backwards or in ROT13? A sentence with at most one ordinary function word that reads better turned
+    (see _turned_reads_better); the cheap tests on the whole text come first."""
+    if not (_unreadable_run(_words(fold_word(text))) and _turned_reads_better(text)):
+        return False
+    return any(_function_words(text[s:e]) <= 1 and _turned_reads_better(text[s:e]) for s, e in _sentences(text))
 
 
 def read_field(name: str, value: str, extra: Check | None = None) -> tuple[str, list[Quarantined]]:
@@ -796,8 +789,7 @@ def read_field(name: str, value: str, extra: Check | None = None) -> tuple[str, 
             taken.append((a, len(original) if until == len(text) else b, text[at:until].strip(),
                           "addresses the model or the writer"))
             found = None if until == len(text) else _instruction_at(text, spans, extra)
-        if first is None and _unreadable_run(_words(fold_word(text))) and _turned_reads_better(text) and _unreadable(
-                text):
+        if first is None and _unreadable(text):
             for s, e in _sentences(text):
                 chunk = text[s:e]
                 if _reversed_reads_better(chunk):
